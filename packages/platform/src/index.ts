@@ -1,0 +1,13 @@
+// Public surface of @app/platform: what every service builds on (config, logging, the base app,
+// one plugin per external dependency, process lifecycle, JetStream provisioning).
+export * from './config.js';
+export * from './logger.js';
+export * from './errors.js';
+export * from './app.js';
+export * from './health.js';
+export * from './metrics.js';
+export * from './server.js';
+export * from './provision.js';
+export * from './plugins/redis.js';
+export * from './plugins/nats.js';
+export * from './plugins/prisma.js';

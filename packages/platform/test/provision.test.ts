@@ -1,0 +1,148 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { topology } from '@app/contracts';
+import { jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import t from 'tap';
+import { provision } from '../src/index.js';
+import { NATS_URL, randomNamespace } from './helpers.js';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+async function cleanup(jsm: JetStreamManager, namespace: string) {
+  for (const stream of topology({ namespace }).streams) {
+    await jsm.streams.delete(stream.name).catch(() => undefined);
+  }
+}
+
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import=tsx', '--conditions=app-source', 'src/cli/provision.ts', ...args],
+      { cwd: packageDir, env: { ...process.env, NATS_URL, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+void t.test('provision creates everything, then a second run changes nothing', async (t) => {
+  const nc = await connect({ servers: NATS_URL });
+  const jsm = await jetstreamManager(nc);
+  const namespace = randomNamespace();
+  t.teardown(async () => {
+    await cleanup(jsm, namespace);
+    await nc.close();
+  });
+  const topo = topology({ namespace });
+  const lines: string[] = [];
+
+  const first = await provision(jsm, topo, { check: false, log: (l) => lines.push(l) });
+  t.same(first.created, [
+    ...topo.streams.map((s) => s.name),
+    ...topo.consumers.map((c) => `${c.stream}/${c.config.durable_name}`),
+  ]);
+  t.same(first.drift, []);
+  t.same(first.failed, []);
+  t.ok(lines.includes(`stream ${topo.names.streams.users}: created`), lines.join('\n'));
+  const info = await jsm.consumers.info(topo.names.streams.users, 'welcome-email');
+  t.equal(info.config.max_ack_pending, 64);
+  t.equal(info.config.filter_subject, `${namespace}.user.signed_up`);
+
+  const second = await provision(jsm, topo, { check: false });
+  t.same(second.created, []);
+  t.same(second.updated, []);
+  t.equal(second.unchanged.length, topo.streams.length + topo.consumers.length);
+
+  const check = await provision(jsm, topo, { check: true });
+  t.same(check.drift, []);
+
+  // A changed declaration is applied in place.
+  const tuned = topology({ namespace, welcomeEmail: { maxAckPending: 8 } });
+  const third = await provision(jsm, tuned, { check: false });
+  t.same(third.updated, [`${topo.names.streams.users}/welcome-email`]);
+  t.equal(
+    (await jsm.consumers.info(topo.names.streams.users, 'welcome-email')).config.max_ack_pending,
+    8,
+  );
+});
+
+void t.test('a field the server cannot change in place is reported, not a crash', async (t) => {
+  const nc = await connect({ servers: NATS_URL });
+  const jsm = await jetstreamManager(nc);
+  const namespace = randomNamespace();
+  t.teardown(async () => {
+    await cleanup(jsm, namespace);
+    await nc.close();
+  });
+  await provision(jsm, topology({ namespace }), { check: false });
+  const changed = topology({ namespace });
+  changed.streams = changed.streams.map((s) => ({ ...s, storage: StorageType.Memory }));
+  const lines: string[] = [];
+  const result = await provision(jsm, changed, { check: false, log: (l) => lines.push(l) });
+  t.equal(result.failed.length, 3);
+  t.match(result.drift[0], {
+    kind: 'stream',
+    field: 'storage',
+    declared: 'memory',
+    actual: 'file',
+  });
+  t.match(lines.join('\n'), /FAILED to update storage/);
+});
+
+void t.test(
+  'the CLI: --check is clean after provisioning, and reports a hand-made change',
+  async (t) => {
+    const nc = await connect({ servers: NATS_URL });
+    const jsm = await jetstreamManager(nc);
+    const namespace = randomNamespace();
+    t.teardown(async () => {
+      await cleanup(jsm, namespace);
+      await nc.close();
+    });
+    const env = { NATS_NAMESPACE: namespace };
+    const topo = topology({ namespace });
+
+    const missing = await runCli(['--check'], env);
+    t.equal(missing.code, 1, missing.stderr);
+    t.match(missing.stdout, `stream ${topo.names.streams.users}: drift exists`);
+
+    const applied = await runCli([], env);
+    t.equal(applied.code, 0, applied.stderr);
+    t.match(applied.stdout, `stream ${topo.names.streams.users}: created`);
+    t.match(applied.stdout, `consumer ${topo.names.streams.users}/welcome-email: created`);
+
+    const clean = await runCli(['--check'], env);
+    t.equal(clean.code, 0, clean.stdout + clean.stderr);
+    t.match(clean.stdout, `stream ${topo.names.streams.users}: unchanged`);
+    t.notMatch(clean.stdout, 'drift');
+
+    await jsm.streams.update(topo.names.streams.users, {
+      max_age: 3_600_000_000_000,
+      description: 'changed by hand',
+    });
+    const drift = await runCli(['--check', '--namespace', namespace], {});
+    t.equal(drift.code, 1, drift.stderr);
+    t.match(
+      drift.stdout,
+      `stream ${topo.names.streams.users}: drift max_age: declared 604800000000000 vs actual 3600000000000`,
+    );
+    t.match(drift.stdout, `stream ${topo.names.streams.users}: drift description:`);
+    t.match(drift.stdout, '"changed by hand"');
+    t.equal(
+      (await jsm.streams.info(topo.names.streams.users)).config.description,
+      'changed by hand',
+      '--check changed nothing',
+    );
+
+    const badConfig = await runCli(['--check'], { ...env, NOTIFY_MAX_DELIVER: 'lots' });
+    t.equal(badConfig.code, 2);
+    t.match(badConfig.stderr, /NOTIFY_MAX_DELIVER: expected integer 1\.\.1000, got "lots"/);
+  },
+);
