@@ -1,0 +1,150 @@
+// docker-compose.yml, checked without Docker (there is no engine on this machine): every service
+// gets what its config schema needs, every long-running container has a healthcheck, every
+// dependency waits on a condition, and the published ports are the README's.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  dependencies,
+  documentedPorts,
+  environmentOf,
+  exportedByCommand,
+  isPinnedImage,
+  loadCompose,
+  loadServiceEnvSchema,
+  publishedPorts,
+  REPO_ROOT,
+  schemaVariables,
+  SERVICES,
+  variablesToProvide,
+} from '../src/index.js';
+
+const compose = loadCompose(join(REPO_ROOT, 'docker-compose.yml'));
+const { file: portsFile, ports } = documentedPorts();
+const ONE_SHOTS = ['keys', 'migrate', 'provision'];
+const INFRASTRUCTURE = ['postgres', 'redis', 'nats', 'mailpit'];
+
+void t.test('the expected services are there', async (t) => {
+  t.same(
+    Object.keys(compose.services).sort(),
+    [...INFRASTRUCTURE, ...ONE_SHOTS, ...SERVICES].sort(),
+  );
+});
+
+for (const service of SERVICES) {
+  void t.test(`${service}: environment, build and ports`, async (t) => {
+    const s = compose.services[service]!;
+    const schema = await loadServiceEnvSchema(service);
+    const env = environmentOf(s);
+    const provided = new Set([...env.keys(), ...exportedByCommand(s)]);
+    for (const name of variablesToProvide(schema)) {
+      t.ok(provided.has(name), `${name} is set`);
+      t.not(env.get(name), '', `${name} is not empty`);
+    }
+    const known = new Set(schemaVariables(schema));
+    for (const name of provided) t.ok(known.has(name), `${name} is a variable the service reads`);
+
+    const port = ports.get(service);
+    t.ok(port, `${portsFile} documents ${service}'s port`);
+    t.equal(Number(env.get('PORT')), port, `PORT is the documented ${port}`);
+    t.same(publishedPorts(s), [{ host: port, container: port }], `publishes ${port}:${port}`);
+    t.equal(s.build?.args?.SERVICE, service, 'built from the shared Dockerfile for this service');
+    t.equal(Number(s.build?.args?.PORT), port, 'with its port (EXPOSE)');
+    t.ok(
+      existsSync(join(REPO_ROOT, s.build?.context ?? '', s.build?.dockerfile ?? '')),
+      'Dockerfile exists',
+    );
+    t.ok(existsSync(join(REPO_ROOT, 'services', service, 'src', 'server.ts')), 'server.ts exists');
+    t.match(s.image, new RegExp(`/${service}:`), 'image named after the service');
+
+    for (const [name, url] of env) {
+      if (!/_URL$/.test(name)) continue;
+      for (const server of url.split(',')) {
+        const host = new URL(server.trim()).hostname;
+        t.ok(compose.services[host], `${name} points at the compose service "${host}"`);
+      }
+    }
+  });
+}
+
+void t.test('healthchecks and dependency conditions', async (t) => {
+  for (const [name, s] of Object.entries(compose.services)) {
+    const oneShot = ONE_SHOTS.includes(name);
+    if (!oneShot) {
+      t.ok(s.healthcheck?.test && !s.healthcheck.disable, `${name} has a healthcheck`);
+    } else {
+      t.same(s.ports ?? [], [], `${name} is a one-shot: publishes nothing`);
+      t.ok(s.command, `${name} runs a command and exits`);
+    }
+    for (const [dep, condition] of dependencies(s)) {
+      const target = compose.services[dep];
+      t.ok(target, `${name} -> ${dep} exists`);
+      if (ONE_SHOTS.includes(dep)) {
+        t.equal(condition, 'service_completed_successfully', `${name} waits for ${dep} to finish`);
+      } else {
+        t.equal(condition, 'service_healthy', `${name} waits for ${dep} to be healthy`);
+        t.ok(target?.healthcheck?.test, `${dep} has the healthcheck ${name} waits on`);
+      }
+    }
+  }
+  for (const service of SERVICES) {
+    const deps = dependencies(compose.services[service]!);
+    for (const needed of ['postgres', 'redis', 'nats', 'keys', 'migrate', 'provision']) {
+      t.ok(deps.has(needed), `${service} starts after ${needed}`);
+    }
+  }
+  t.ok(dependencies(compose.services['notification-service']!).has('mailpit'), 'mail first');
+});
+
+void t.test('images, NATS, one-shots and secrets', async (t) => {
+  for (const [name, s] of Object.entries(compose.services)) {
+    t.ok(s.image && isPinnedImage(s.image), `${name}: image ${s.image} is tagged, not latest`);
+  }
+  const nats = compose.services.nats!;
+  const [major, minor] = (/:(\d+)\.(\d+)/.exec(nats.image ?? '') ?? []).slice(1).map(Number);
+  t.ok(major! > 2 || (major === 2 && minor! >= 11), 'NATS 2.11 or newer');
+  const args = nats.command as string[];
+  t.ok(args.includes('-js'), 'JetStream enabled');
+  const storeDir = args[args.indexOf('-sd') + 1];
+  t.ok(
+    (nats.volumes as string[]).some((v) => v.split(':')[1] === storeDir),
+    `the store dir ${storeDir} is a volume`,
+  );
+  t.ok(args.includes('-m') || args.includes('--http_port'), 'monitoring port for the healthcheck');
+  t.match(JSON.stringify(nats.healthcheck?.test), /8222\/healthz/);
+
+  const mailpit = compose.services.mailpit!;
+  t.same(
+    publishedPorts(mailpit).map((p) => p.container),
+    [1025, 8025],
+    'Mailpit SMTP 1025 and UI 8025',
+  );
+  t.equal(
+    environmentOf(compose.services['notification-service']!).get('SMTP_URL'),
+    'smtp://mailpit:1025',
+  );
+
+  for (const [job, script] of [
+    ['migrate', 'node_modules/@app/db/src/cli/migrate.ts'],
+    ['provision', 'node_modules/@app/platform/src/cli/provision.ts'],
+  ] as const) {
+    const command = compose.services[job]!.command as string[];
+    t.equal(command.at(-1), script, `${job} runs ${script}`);
+    const m = /^node_modules\/@app\/([^/]+)\/(.+)$/.exec(script)!;
+    t.ok(existsSync(join(REPO_ROOT, 'packages', m[1]!, m[2]!)), `${script} exists in the repo`);
+  }
+  t.ok(environmentOf(compose.services.migrate!).get('DATABASE_URL'), 'migrate has DATABASE_URL');
+  t.ok(environmentOf(compose.services.provision!).get('NATS_URL'), 'provision has NATS_URL');
+
+  // Defaults for secrets are acceptable only when they say they are for development.
+  for (const [name, s] of Object.entries(compose.services)) {
+    for (const [key, value] of environmentOf(s)) {
+      if (/PASSWORD|TOKEN|SECRET|PRIVATE/.test(key)) {
+        t.match(value, /dev-only/, `${name}: ${key} is a marked dev-only default`);
+      }
+      const password = /^[a-z]+:\/\/[^:/@]*:([^@]+)@/.exec(value)?.[1];
+      if (password) t.match(password, /dev-only/, `${name}: ${key}'s password is dev-only`);
+    }
+  }
+  t.ok(existsSync(join(REPO_ROOT, 'deploy/docker/.env.example')), 'the .env example exists');
+});

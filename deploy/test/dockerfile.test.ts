@@ -1,0 +1,125 @@
+// The shared Dockerfile, checked statically because this machine has no Docker engine to build it:
+// every COPY source exists (and is not dropped by .dockerignore), every --from names an earlier
+// stage, bases are pinned, and the final stage is small, non-root and health-checked, for each
+// SERVICE the compose file builds.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  copyInstructions,
+  documentedPorts,
+  isPinnedBase,
+  lastInstruction,
+  loadCompose,
+  parseDockerfile,
+  REPO_ROOT,
+  SERVICES,
+} from '../src/index.js';
+
+const DOCKERFILE = join(REPO_ROOT, 'deploy/docker/Dockerfile');
+const text = readFileSync(DOCKERFILE, 'utf8');
+const dockerfile = parseDockerfile(text);
+const stages = dockerfile.stages;
+const final = stages.at(-1)!;
+const dockerignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
+
+void t.test('stages and bases', async (t) => {
+  const names = stages.map((s) => s.name);
+  t.equal(new Set(names).size, names.length, 'stage names are unique');
+  for (const [i, stage] of stages.entries()) {
+    const earlier = stages.slice(0, i).map((s) => s.name);
+    if (earlier.includes(stage.from)) continue; // built on an earlier stage
+    t.ok(isPinnedBase(stage.image), `${stage.name}: base ${stage.image} is pinned`);
+    t.match(stage.image, /^node:22\.\d+\.\d+-bookworm-slim$/, `${stage.name}: Node 22 slim`);
+  }
+  for (const [i, stage] of stages.entries()) {
+    for (const c of copyInstructions(stage).filter((c) => c.from)) {
+      t.ok(
+        stages.slice(0, i).some((s) => s.name === c.from),
+        `line ${c.line}: --from=${c.from} names an earlier stage`,
+      );
+    }
+  }
+  t.notMatch(
+    text,
+    /pnpm@\d/,
+    'pnpm version comes from package.json (corepack), not the Dockerfile',
+  );
+  const packageManager = (
+    JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { packageManager: string }
+  ).packageManager;
+  t.match(packageManager, /^pnpm@\d+\.\d+\.\d+/, 'package.json pins pnpm for corepack');
+  t.match(text, /corepack enable/);
+  t.match(text, /pnpm install --frozen-lockfile/);
+  t.match(text, /prisma generate/);
+  t.match(text, /deploy --prod/);
+});
+
+void t.test('every COPY source exists in the build context and is not ignored', async (t) => {
+  for (const stage of stages) {
+    for (const c of copyInstructions(stage).filter((c) => !c.from)) {
+      for (const source of c.sources) {
+        t.ok(existsSync(join(REPO_ROOT, source)), `line ${c.line}: ${source} exists`);
+        t.notOk(dockerignore.includes(source), `line ${c.line}: ${source} is not .dockerignored`);
+      }
+    }
+  }
+  for (const entry of ['**/node_modules', '.git', '.local', '**/.tap', '**/dist']) {
+    t.ok(dockerignore.includes(entry), `.dockerignore drops ${entry}`);
+  }
+});
+
+void t.test('each SERVICE build argument names a real service', async (t) => {
+  const compose = loadCompose(join(REPO_ROOT, 'docker-compose.yml'));
+  const built = new Set(
+    Object.values(compose.services)
+      .map((s) => s.build?.args?.SERVICE)
+      .filter((s): s is string => s !== undefined),
+  );
+  t.same([...built].sort(), [...SERVICES].sort(), 'compose builds each service from it');
+  const ports = documentedPorts().ports;
+  for (const service of built) {
+    // the guard in the build stage and the runtime CMD both need this file
+    t.ok(existsSync(join(REPO_ROOT, 'services', service, 'src/server.ts')), `${service} server.ts`);
+    t.ok(existsSync(join(REPO_ROOT, 'services', service, 'package.json')), `${service} package`);
+    t.ok(ports.has(service), `${service} has a documented port`);
+  }
+});
+
+void t.test('the final stage: production output only, non-root, health-checked', async (t) => {
+  t.equal(final.from, '${NODE_IMAGE}', 'starts from a fresh Node image, not a build stage');
+  const copies = copyInstructions(final);
+  t.ok(copies.length > 0 && copies.every((c) => c.from === 'build'), 'copies only build output');
+  t.same(
+    copies
+      .map((c) => c.sources)
+      .flat()
+      .sort(),
+    ['/opt/tsx', '/prod/app'],
+    'the deployed service and tsx, nothing else',
+  );
+  const user = lastInstruction(final, 'USER')?.rest;
+  t.ok(user && !/^(root|0)(:|$)/.test(user), `runs as ${user}, not root`);
+  const healthcheck = lastInstruction(final, 'HEALTHCHECK')?.rest ?? '';
+  t.match(healthcheck, /\/health\/live/, 'HEALTHCHECK hits /health/live');
+  t.match(healthcheck, /fetch\(/, "with node's fetch (no curl in slim images)");
+  t.equal(lastInstruction(final, 'EXPOSE')?.rest, '${PORT}', 'EXPOSEs the service port');
+  t.ok(
+    final.instructions.some((i) => i.keyword === 'ARG' && i.rest === 'PORT'),
+    'PORT is a build argument of the final stage',
+  );
+  const cmd = JSON.parse(lastInstruction(final, 'CMD')?.rest ?? '[]') as string[];
+  t.same(cmd, ['node', '--import=tsx', '--conditions=app-source', 'src/server.ts']);
+  t.notOk(
+    final.instructions.some((i) => i.keyword === 'RUN' && /install|pnpm/.test(i.rest)),
+    'installs nothing in the final stage',
+  );
+  const build = stages.find((s) => s.name === 'build')!;
+  t.ok(
+    build.instructions.some((i) => i.keyword === 'RUN' && /rm -rf \/prod\/app\/test/.test(i.rest)),
+    'tests are removed from the deployed output',
+  );
+});

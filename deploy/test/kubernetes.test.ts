@@ -1,0 +1,373 @@
+// Renders both kustomize overlays and holds every object to the Kubernetes schemas and every
+// container to the deployment policy of deploy/README.md: probes on real routes and ports,
+// resources, non-root, read-only root filesystem, pinned images, and every variable the service's
+// own config schema needs actually provided (env and envFrom resolved against the rendered objects).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { parse } from 'yaml';
+import { names } from '@app/contracts';
+import {
+  containerEnvironment,
+  dataKeys,
+  DEPLOY_DIR,
+  documentedPorts,
+  isPinnedImage,
+  loadServiceEnvSchema,
+  podSpecOf,
+  probePort,
+  ref,
+  renderKustomize,
+  REPO_ROOT,
+  schemaVariables,
+  SERVICES,
+  validateWithKubernetesModels,
+  variablesToProvide,
+  type Container,
+  type K8sObject,
+  type PodSpec,
+} from '../src/index.js';
+
+const K8S = join(DEPLOY_DIR, 'k8s');
+const NAMESPACE = 'jetstream-fastify';
+const ports = documentedPorts().ports;
+const topologyNames = names();
+/** The placeholder Secret of the base: prod drops it and expects the real one to exist. */
+const secretTemplate = parse(
+  readFileSync(join(K8S, 'base', 'secrets.template.yaml'), 'utf8'),
+) as K8sObject;
+/** A service's grace period for draining (platform runServer default, NOTIFY_GRACE_MS default). */
+const APP_GRACE_SECONDS = 10;
+
+const schemas = new Map(
+  await Promise.all(SERVICES.map(async (s) => [s, await loadServiceEnvSchema(s)] as const)),
+);
+
+const overlays = {
+  dev: await renderKustomize(join(K8S, 'overlays', 'dev')),
+  prod: await renderKustomize(join(K8S, 'overlays', 'prod')),
+};
+
+const find = (objects: K8sObject[], kind: string, name: string) =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name);
+const workloads = (objects: K8sObject[]) =>
+  objects.flatMap((o) => {
+    const pod = podSpecOf(o);
+    return pod ? [{ object: o, pod }] : [];
+  });
+const allContainers = (pod: PodSpec): Container[] => [
+  ...(pod.initContainers ?? []),
+  ...pod.containers,
+];
+
+/** `node_modules/@app/db/src/x.ts` inside an image is `packages/db/src/x.ts` in the repo. */
+function repoPathOfImagePath(path: string): string | undefined {
+  const m = /^node_modules\/@app\/([^/]+)\/(.+)$/.exec(path);
+  return m ? join(REPO_ROOT, 'packages', m[1]!, m[2]!) : undefined;
+}
+
+for (const [overlay, objects] of Object.entries(overlays)) {
+  void t.test(`${overlay}: every rendered object is valid`, async (t) => {
+    t.ok(objects.length > 20, `rendered ${objects.length} objects`);
+    for (const o of objects) {
+      if (o.kind !== 'Namespace') {
+        t.equal(o.metadata.namespace, NAMESPACE, `${ref(o)} is in ${NAMESPACE}`);
+      }
+      const validated = await validateWithKubernetesModels(o);
+      if (validated) {
+        t.pass(`${ref(o)} matches the ${o.apiVersion} schema`);
+        continue;
+      }
+      // kubernetes-models has no CRDs: check the one used by hand, against KEDA's required fields.
+      t.equal(`${o.apiVersion}/${o.kind}`, 'keda.sh/v1alpha1/ScaledObject', `${ref(o)} is known`);
+      const spec = o.spec as {
+        scaleTargetRef?: { name?: string };
+        minReplicaCount?: number;
+        maxReplicaCount?: number;
+        triggers?: Array<{ type?: string; metadata?: Record<string, string> }>;
+      };
+      t.ok(
+        find(objects, 'Deployment', spec.scaleTargetRef?.name ?? ''),
+        'scaleTargetRef names a rendered Deployment',
+      );
+      t.ok((spec.minReplicaCount ?? 0) >= 1, 'never scales to zero (it also serves admin/health)');
+      t.ok((spec.maxReplicaCount ?? 0) >= (spec.minReplicaCount ?? 0), 'max >= min');
+      t.equal(spec.triggers?.length, 1);
+      const trigger = spec.triggers![0]!;
+      t.equal(trigger.type, 'nats-jetstream');
+      const md = trigger.metadata ?? {};
+      t.equal(md.stream, topologyNames.streams.users, 'the stream of @app/contracts');
+      t.equal(md.consumer, topologyNames.consumers.welcomeEmail, 'the consumer of @app/contracts');
+      t.match(md.lagThreshold, /^[1-9]\d*$/, 'lagThreshold is a positive integer string');
+      t.ok(md.account, 'account set ($G without auth)');
+      const [host, port] = (md.natsServerMonitoringEndpoint ?? '').split(':');
+      const [svc, ns] = (host ?? '').split('.');
+      t.equal(ns, NAMESPACE, 'the endpoint names our namespace (KEDA runs in its own)');
+      const service = find(objects, 'Service', svc ?? '');
+      t.ok(service, `monitoring endpoint ${md.natsServerMonitoringEndpoint} is a rendered Service`);
+      const servicePorts = (service?.spec as { ports: Array<{ port: number }> }).ports;
+      t.ok(
+        servicePorts.some((p) => p.port === Number(port)),
+        'and the port is one of its ports',
+      );
+    }
+  });
+
+  void t.test(`${overlay}: every container follows the security and resource policy`, async (t) => {
+    for (const { object, pod } of workloads(objects)) {
+      for (const c of allContainers(pod)) {
+        const where = `${ref(object)} container ${c.name}`;
+        t.ok(c.image && isPinnedImage(c.image), `${where}: image ${c.image} is pinned`);
+        for (const kind of ['requests', 'limits'] as const) {
+          t.ok(c.resources?.[kind]?.cpu, `${where}: cpu ${kind}`);
+          t.ok(c.resources?.[kind]?.memory, `${where}: memory ${kind}`);
+        }
+        const runAsNonRoot = c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+        t.equal(runAsNonRoot, true, `${where}: runAsNonRoot`);
+        const uid = c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
+        // the images name a user (`USER node`); the kubelet can only verify a numeric one
+        t.ok(uid !== undefined && uid > 0, `${where}: numeric non-root runAsUser`);
+        t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${where}: read-only root fs`);
+        t.equal(c.securityContext?.allowPrivilegeEscalation, false, `${where}: no escalation`);
+        t.same(c.securityContext?.capabilities?.drop, ['ALL'], `${where}: drops ALL capabilities`);
+        const seccomp =
+          c.securityContext?.seccompProfile?.type ?? pod.securityContext?.seccompProfile?.type;
+        t.equal(seccomp, 'RuntimeDefault', `${where}: seccomp RuntimeDefault`);
+      }
+    }
+  });
+
+  void t.test(`${overlay}: long-running containers have probes on real routes`, async (t) => {
+    const longRunning = workloads(objects).filter(({ object }) =>
+      ['Deployment', 'StatefulSet'].includes(object.kind),
+    );
+    t.same(
+      longRunning.map(({ object }) => ref(object)).sort(),
+      [...SERVICES.map((s) => `Deployment/${s}`), 'StatefulSet/nats'].sort(),
+    );
+    for (const { object, pod } of longRunning) {
+      for (const c of pod.containers) {
+        const where = `${ref(object)} container ${c.name}`;
+        t.ok(c.livenessProbe?.httpGet, `${where}: HTTP liveness probe`);
+        t.ok(c.readinessProbe?.httpGet, `${where}: HTTP readiness probe`);
+        const live = probePort(c, c.livenessProbe!);
+        const ready = probePort(c, c.readinessProbe!);
+        t.ok(
+          c.ports?.some((p) => p.containerPort === live),
+          `${where}: liveness port is a container port`,
+        );
+        t.ok(
+          c.ports?.some((p) => p.containerPort === ready),
+          `${where}: readiness port is a container port`,
+        );
+        if (object.kind === 'StatefulSet') {
+          t.match(c.livenessProbe?.httpGet?.path, /^\/healthz/, `${where}: NATS /healthz`);
+          t.match(c.readinessProbe?.httpGet?.path, /^\/healthz/, `${where}: NATS /healthz`);
+          t.equal(live, 8222, `${where}: probes on the monitoring port`);
+          continue;
+        }
+        const service = object.metadata.name;
+        t.equal(c.livenessProbe?.httpGet?.path, '/health/live', `${where}: liveness route`);
+        t.equal(c.readinessProbe?.httpGet?.path, '/health/ready', `${where}: readiness route`);
+        t.equal(live, ports.get(service), `${where}: probes the documented port`);
+        t.equal(ready, ports.get(service), `${where}: probes the documented port`);
+        const port = c.env?.find((e) => e.name === 'PORT')?.value;
+        t.equal(Number(port), ports.get(service), `${where}: PORT env is the probed port`);
+        t.equal(c.image?.split('/').at(-1)?.split(':')[0], service, `${where}: its own image`);
+        t.ok(
+          c.volumeMounts?.some((m) => m.mountPath === '/tmp') &&
+            pod.volumes?.some((v) => v.emptyDir),
+          `${where}: writable /tmp (emptyDir) beside the read-only root`,
+        );
+        const preStop = c.lifecycle?.preStop?.exec?.command ?? [];
+        t.equal(preStop[0], 'sleep', `${where}: preStop sleeps so endpoints drop the pod first`);
+        const sleep = Number(preStop[1]);
+        t.ok(sleep >= 5, `${where}: sleeps at least 5 s`);
+        t.ok(
+          (pod.terminationGracePeriodSeconds ?? 30) >= sleep + APP_GRACE_SECONDS,
+          `${where}: grace period ${pod.terminationGracePeriodSeconds}s covers preStop + drain`,
+        );
+      }
+    }
+  });
+
+  void t.test(
+    `${overlay}: every variable a service's config schema needs is provided`,
+    async (t) => {
+      for (const service of SERVICES) {
+        const deployment = find(objects, 'Deployment', service);
+        t.ok(deployment, `Deployment/${service} rendered`);
+        const c = podSpecOf(deployment!)!.containers[0]!;
+        const { variables, problems } = containerEnvironment(c, objects, [secretTemplate]);
+        t.same(problems, [], `${service}: every env reference resolves`);
+        const schema = schemas.get(service)!;
+        for (const name of variablesToProvide(schema)) {
+          t.ok(variables.has(name), `${service}: ${name} provided (${variables.get(name)})`);
+        }
+        const known = new Set(schemaVariables(schema));
+        for (const e of c.env ?? []) {
+          t.ok(known.has(e.name), `${service}: env ${e.name} is a variable its schema reads`);
+        }
+      }
+      for (const [job, needs] of [
+        ['migrate', ['DATABASE_URL']],
+        ['provision', ['NATS_URL', 'NATS_NAMESPACE', 'NATS_STREAM_REPLICAS']],
+      ] as const) {
+        const c = podSpecOf(find(objects, 'Job', job)!)!.containers[0]!;
+        const { variables, problems } = containerEnvironment(c, objects, [secretTemplate]);
+        t.same(problems, [], `Job/${job}: every env reference resolves`);
+        for (const name of needs) t.ok(variables.has(name), `Job/${job}: ${name} provided`);
+      }
+    },
+  );
+
+  void t.test(`${overlay}: Jobs run commands that exist in the image`, async (t) => {
+    const signupDeps = Object.keys(
+      (
+        JSON.parse(
+          readFileSync(join(REPO_ROOT, 'services/signup-service/package.json'), 'utf8'),
+        ) as { dependencies: Record<string, string> }
+      ).dependencies,
+    );
+    for (const job of ['migrate', 'provision']) {
+      const c = podSpecOf(find(objects, 'Job', job)!)!.containers[0]!;
+      t.match(c.image, /signup-service:/, `Job/${job} runs the signup-service image`);
+      const script = c.command?.at(-1) ?? '';
+      const repoPath = repoPathOfImagePath(script);
+      t.ok(repoPath && existsSync(repoPath), `Job/${job}: ${script} exists (${repoPath})`);
+      const pkg = `@app/${script.split('/')[2]}`;
+      t.ok(signupDeps.includes(pkg), `Job/${job}: ${pkg} is deployed with signup-service`);
+    }
+  });
+
+  void t.test(`${overlay}: Services, PDBs, HPAs and NATS fit together`, async (t) => {
+    const podLabels = (name: string, kind = 'Deployment') =>
+      (find(objects, kind, name)?.spec as { template: { metadata: { labels: object } } }).template
+        .metadata.labels as Record<string, string>;
+    const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+      Object.entries(selector).every(([k, v]) => labels[k] === v);
+    for (const service of SERVICES) {
+      const svc = find(objects, 'Service', service);
+      const spec = svc?.spec as {
+        selector: Record<string, string>;
+        ports: Array<{ port: number }>;
+      };
+      t.ok(selects(spec.selector, podLabels(service)), `Service/${service} selects its pods`);
+      t.equal(spec.ports[0]?.port, ports.get(service), `Service/${service} on the documented port`);
+      const pdb = find(objects, 'PodDisruptionBudget', service);
+      const pdbSelector = (pdb?.spec as { selector: { matchLabels: Record<string, string> } })
+        .selector.matchLabels;
+      t.ok(selects(pdbSelector, podLabels(service)), `PDB/${service} selects its pods`);
+    }
+    for (const service of ['signup-service', 'profile-service']) {
+      const hpa = find(objects, 'HorizontalPodAutoscaler', service);
+      t.equal(
+        (hpa?.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name,
+        service,
+        `HPA/${service} scales its Deployment`,
+      );
+    }
+    t.notOk(
+      find(objects, 'HorizontalPodAutoscaler', 'notification-service'),
+      'notification-service is scaled by KEDA only (two autoscalers would fight)',
+    );
+
+    const nats = find(objects, 'StatefulSet', 'nats')!;
+    const natsSpec = nats.spec as { replicas: number; serviceName: string };
+    t.equal(natsSpec.replicas, 3, 'NATS runs as a 3-node cluster');
+    const headless = find(objects, 'Service', natsSpec.serviceName);
+    t.equal((headless?.spec as { clusterIP: string }).clusterIP, 'None', 'with a headless Service');
+    const natsConf = Object.values(
+      find(
+        objects,
+        'ConfigMap',
+        (podSpecOf(nats)!.volumes ?? []).find((v) => v.configMap)!.configMap!.name,
+      )!.data as Record<string, string>,
+    )[0]!;
+    const routes = [...natsConf.matchAll(/nats:\/\/(nats-\d)\.nats-headless:6222/g)].map(
+      (m) => m[1],
+    );
+    t.same(routes, ['nats-0', 'nats-1', 'nats-2'], 'routes name the three pods');
+    t.match(natsConf, /jetstream\s*\{/, 'JetStream enabled');
+  });
+
+  void t.test(
+    `${overlay}: NetworkPolicies deny by default and allow only what is needed`,
+    async (t) => {
+      const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+      type Rule = { ports?: Array<{ port: number }>; to?: unknown[] };
+      const specs = policies.map(
+        (p) =>
+          p.spec as {
+            podSelector: { matchLabels?: object; matchExpressions?: unknown[] };
+            policyTypes: string[];
+            ingress?: Rule[];
+            egress?: Rule[];
+          },
+      );
+      t.ok(
+        specs.some(
+          (s) =>
+            Object.keys(s.podSelector).length === 0 &&
+            s.policyTypes.includes('Ingress') &&
+            s.policyTypes.includes('Egress') &&
+            !s.ingress &&
+            !s.egress,
+        ),
+        'a default deny-all policy for every pod',
+      );
+      const egressPorts = new Set(
+        specs.flatMap((s) => (s.egress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port))),
+      );
+      t.same(
+        [...egressPorts].sort((a, b) => a - b),
+        [25, 53, 587, 4222, 5432, 6222, 6379],
+        'egress only to DNS, Postgres, Redis, NATS (and its routes), SMTP',
+      );
+      for (const s of specs) {
+        for (const rule of s.egress ?? []) {
+          t.ok(rule.ports && rule.ports.length > 0, 'no egress rule opens every port');
+        }
+        for (const rule of s.ingress ?? []) {
+          t.ok(rule.ports && rule.ports.length > 0, 'no ingress rule opens every port');
+        }
+      }
+      const ingressPorts = new Set(
+        specs.flatMap((s) => (s.ingress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port))),
+      );
+      for (const service of SERVICES) {
+        t.ok(ingressPorts.has(ports.get(service)!), `ingress allowed to ${service}'s port`);
+      }
+    },
+  );
+}
+
+void t.test('the overlays differ where they should', async (t) => {
+  const config = (objects: K8sObject[]) =>
+    objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('app-config'))!
+      .data as Record<string, string>;
+  t.equal(config(overlays.dev).NATS_STREAM_REPLICAS, '1', 'dev: streams at R1');
+  t.equal(config(overlays.prod).NATS_STREAM_REPLICAS, '3', 'prod: streams at R3');
+  for (const service of SERVICES) {
+    const replicas = (o: K8sObject[]) =>
+      (find(o, 'Deployment', service)!.spec as { replicas: number }).replicas;
+    t.equal(replicas(overlays.dev), 1, `dev: one ${service}`);
+    t.ok(replicas(overlays.prod) >= 3, `prod: ${service} x${replicas(overlays.prod)}`);
+  }
+  for (const o of overlays.dev.filter((x) => x.kind === 'HorizontalPodAutoscaler')) {
+    t.equal((o.spec as { maxReplicas: number }).maxReplicas, 1, `dev: ${ref(o)} stays at one`);
+  }
+
+  const devSecret = find(overlays.dev, 'Secret', 'app-secrets');
+  t.ok(devSecret, 'dev renders the Secret template');
+  for (const [key, value] of Object.entries(
+    (devSecret?.stringData ?? {}) as Record<string, string>,
+  )) {
+    t.match(value, /REPLACE_ME/, `template ${key} is a placeholder, not a secret`);
+  }
+  t.notOk(
+    find(overlays.prod, 'Secret', 'app-secrets'),
+    'prod never applies the placeholder Secret over the real one',
+  );
+  t.same(dataKeys(secretTemplate).sort(), dataKeys(devSecret!).sort(), 'template keys rendered');
+});
