@@ -1,0 +1,74 @@
+// Writing an event into the outbox, inside the caller's own transaction: the event row commits (or
+// rolls back) together with the business rows, which is the whole point of a transactional outbox.
+// Works with a `pg` client that is inside BEGIN or with a Prisma interactive-transaction client.
+
+/** An envelope as @app/contracts' `makeEnvelope` builds it; `id` becomes the `Nats-Msg-Id`. */
+export interface OutboxEnvelope {
+  id: string;
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface OutboxEvent {
+  /** The JetStream subject, from `names(namespace).subjects`. */
+  subject: string;
+  envelope: OutboxEnvelope;
+  /** W3C trace context of the request that caused the event, carried to the NATS headers. */
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
+}
+
+/** Anything with pg's `query(text, values)` (a `pg.PoolClient` or `pg.Client` inside BEGIN). */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
+/** The part of a Prisma transaction client that enqueue needs. */
+export interface PrismaTxLike {
+  $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
+}
+
+const INSERT_SQL = `INSERT INTO outbox_events (id, subject, type, payload, headers)
+  VALUES ($1::uuid, $2, $3, $4::jsonb, $5::jsonb)`;
+
+// A traceparent is forwarded into NATS headers; a malformed one is dropped rather than propagated.
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+export function isValidTraceparent(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    TRACEPARENT.test(value) &&
+    !value.startsWith('ff') &&
+    !/^[0-9a-f]{2}-0{32}-/.test(value) &&
+    !/-0{16}-[0-9a-f]{2}$/.test(value)
+  );
+}
+
+function rowValues(event: OutboxEvent): unknown[] {
+  if (!event.subject) throw new Error('outbox event needs a subject');
+  if (!event.envelope?.id || !event.envelope.type) {
+    throw new Error('outbox event envelope needs an id and a type');
+  }
+  const headers: Record<string, string> = {};
+  if (isValidTraceparent(event.traceparent)) {
+    headers.traceparent = event.traceparent;
+    if (event.tracestate && event.tracestate.length <= 512) headers.tracestate = event.tracestate;
+  }
+  return [
+    event.envelope.id,
+    event.subject,
+    event.envelope.type,
+    JSON.stringify(event.envelope),
+    JSON.stringify(headers),
+  ];
+}
+
+/** Inserts the outbox row through a pg client that is inside the caller's transaction. */
+export async function enqueue(tx: PgQueryable, event: OutboxEvent): Promise<void> {
+  await tx.query(INSERT_SQL, rowValues(event));
+}
+
+/** Inserts the outbox row through a Prisma interactive-transaction client (`$transaction(async tx => ...)`). */
+export async function enqueuePrisma(tx: PrismaTxLike, event: OutboxEvent): Promise<void> {
+  await tx.$executeRawUnsafe(INSERT_SQL, ...rowValues(event));
+}

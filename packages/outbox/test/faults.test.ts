@@ -1,0 +1,114 @@
+// The relay under faults: a NATS server that goes away and comes back (with a private nats-server
+// the test owns), and a relay process killed between publish and mark.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { isolatedDatabase, isolatedNats, startNatsServer } from '@app/testing';
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Registry } from 'prom-client';
+import { startRelay } from '../src/index.js';
+import { collect, createUsersStream, query, streamCount, writeEvents } from './helper.js';
+
+void t.test(
+  'NATS down: events wait in the outbox, then all arrive exactly once when it returns',
+  async (t) => {
+    const db = await isolatedDatabase(t);
+    const server = await startNatsServer();
+    t.teardown(() => server.close());
+    const nc = await connect({
+      servers: server.url,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 200,
+    });
+    t.teardown(() => nc.close());
+    const jsm = await jetstreamManager(nc);
+    const n = await createUsersStream(jsm, 'faults');
+
+    const relay = await startRelay({
+      databaseUrl: db.url,
+      nc,
+      pollIntervalMs: 60_000,
+      publishTimeoutMs: 1000,
+      backoff: { initialMs: 100, maxMs: 1000 },
+      batchSize: 50,
+    });
+    t.teardown(() => relay.stop());
+
+    await server.stop();
+    const written = await writeEvents(db.url, n.subjects.userSignedUp, 200);
+    const during = await relay.backlog();
+    t.ok(during.count > 0, `events wait in the outbox while NATS is down (${during.count})`);
+
+    await server.start();
+    // A reader of its own: the relay's connection reconnects on its own schedule.
+    const reader = await connect({ servers: server.url });
+    t.teardown(() => reader.close());
+    const got = await collect(jetstream(reader), n.streams.users, 200);
+    await relay.stop();
+    t.same(
+      new Set(got.map((m) => m.id)),
+      new Set(written.map((w) => w.id)),
+      'all 200 events arrived',
+    );
+    t.equal(new Set(got.map((m) => m.id)).size, 200, 'each once');
+    t.equal(await streamCount(jsm, n.streams.users), 200, 'the stream holds exactly 200');
+    const pending = await query<{ c: number }>(
+      db.url,
+      'SELECT count(*)::int AS c FROM outbox_events WHERE published_at IS NULL',
+    );
+    t.equal(pending[0]!.c, 0, 'the backlog drained');
+  },
+);
+
+void t.test(
+  'a relay killed between publish and mark: the restarted relay republishes, the stream keeps one copy',
+  async (t) => {
+    const db = await isolatedDatabase(t);
+    const nats = await isolatedNats(t);
+    const n = await createUsersStream(nats.jsm, nats.namespace);
+    const written = await writeEvents(db.url, n.subjects.userSignedUp, 10);
+
+    const fixture = fileURLToPath(new URL('./fixtures/crashing-relay.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--import=tsx', '--conditions=app-source', fixture, db.url, nats.url, '3'],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    clearTimeout(timer);
+    t.equal(signal, 'SIGKILL', `the relay process died mid-batch (code ${code})`);
+    t.equal(await streamCount(nats.jsm, n.streams.users), 3, 'it published 3 events before dying');
+    const pending = await query<{ c: number }>(
+      db.url,
+      'SELECT count(*)::int AS c FROM outbox_events WHERE published_at IS NULL',
+    );
+    t.equal(pending[0]!.c, 10, 'none of them was marked published (its transaction died with it)');
+
+    const registry = new Registry();
+    const relay = await startRelay({
+      databaseUrl: db.url,
+      nc: nats.nc,
+      pollIntervalMs: 60_000,
+      metricsRegistry: registry,
+    });
+    t.teardown(() => relay.stop());
+    const got = await collect(nats.js, n.streams.users, 10);
+    await relay.stop();
+    t.same(
+      got.map((m) => m.id),
+      written.map((w) => w.id),
+      'each event once, in order',
+    );
+    t.equal(await streamCount(nats.jsm, n.streams.users), 10, 'the stream holds 10, not 13');
+    t.match(
+      await registry.metrics(),
+      /^outbox_published_total\{duplicate="true"\} 3$/m,
+      'the 3 republished ones were deduplicated',
+    );
+  },
+);

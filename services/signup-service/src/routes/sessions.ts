@@ -1,0 +1,35 @@
+// POST /v1/sessions: log in. An unknown email costs the same scrypt work as a wrong password and
+// gets the same answer, so neither the body nor the timing tells whether an account exists.
+import type { App } from '@app/platform';
+import { invalidCredentials } from '../errors.js';
+import { hashPassword, verifyPassword } from '../lib/password.js';
+import { findCredentials } from '../lib/users.js';
+import { LoginBody, LoginResponse, ProblemRef } from '../schemas/http.js';
+
+export interface SessionRouteOptions {
+  scryptLogN: number;
+}
+
+export async function sessionRoutes(app: App, options: SessionRouteOptions): Promise<void> {
+  // Verified against when the email is unknown, at the same cost as a real hash.
+  const dummyHash = await hashPassword(`dummy-${crypto.randomUUID()}`, options.scryptLogN);
+
+  app.post(
+    '/v1/sessions',
+    {
+      schema: {
+        summary: 'Log in: exchange email and password for an access token',
+        body: LoginBody,
+        response: { 200: LoginResponse, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef },
+      },
+    },
+    async (request, reply) => {
+      const { email, password } = request.body;
+      await app.limits.login(request, reply, email);
+      const user = await findCredentials(app.pg, email);
+      const ok = await verifyPassword(password, user?.passwordHash ?? dummyHash);
+      if (!user || !ok) throw invalidCredentials();
+      return { accessToken: await app.tokens.issue(user.id) };
+    },
+  );
+}
