@@ -28,7 +28,7 @@ const RESET = '\x1b[0m';
 const say = (line: string) => process.stdout.write(`\x1b[1m[start]${RESET} ${line}\n`);
 
 const HOW_TO_START: Record<string, string> = {
-  Postgres: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+  Postgres: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
   Redis:
     'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log',
   NATS: 'start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log',
@@ -57,10 +57,13 @@ async function checkDependencies(): Promise<void> {
   const down: string[] = [];
   for (const [name, url, port] of deps) {
     if (await reachable(url, port)) say(`${name} answers at ${new URL(url.split(',')[0]!).host}`);
-    else down.push(`  ${name} is not reachable at ${url}. Start it with:\n    ${HOW_TO_START[name]}`);
+    else
+      down.push(`  ${name} is not reachable at ${url}. Start it with:\n    ${HOW_TO_START[name]}`);
   }
   if (down.length > 0) {
-    process.stderr.write(`Cannot start: \n${down.join('\n')}\n(or point the *_URL variable elsewhere)\n`);
+    process.stderr.write(
+      `Cannot start: \n${down.join('\n')}\n(or point the *_URL variable elsewhere)\n`,
+    );
     process.exit(1);
   }
 }
@@ -92,7 +95,9 @@ async function provisionStreams(): Promise<void> {
         namespace: env.NATS_NAMESPACE ?? '',
         replicas: Number(env.NATS_STREAM_REPLICAS ?? 1),
         welcomeEmail: {
-          ...(env.NOTIFY_MAX_ACK_PENDING ? { maxAckPending: Number(env.NOTIFY_MAX_ACK_PENDING) } : {}),
+          ...(env.NOTIFY_MAX_ACK_PENDING
+            ? { maxAckPending: Number(env.NOTIFY_MAX_ACK_PENDING) }
+            : {}),
           ...(env.NOTIFY_MAX_DELIVER ? { maxDeliver: Number(env.NOTIFY_MAX_DELIVER) } : {}),
         },
       }),
@@ -115,7 +120,11 @@ function servicesToRun(): Array<{ name: string; dir: string }> {
     .map((name) => ({ name, dir: join(dir, name) }));
 }
 
-const pretty = prettyFactory({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' });
+const pretty = prettyFactory({
+  colorize: true,
+  translateTime: 'SYS:HH:MM:ss.l',
+  ignore: 'pid,hostname,service',
+});
 
 function pipeLines(child: ChildProcess, prefix: string): void {
   for (const stream of [child.stdout, child.stderr]) {
@@ -136,7 +145,10 @@ function pipeLines(child: ChildProcess, prefix: string): void {
 
 async function main(): Promise<void> {
   await checkDependencies();
-  const { applied, alreadyApplied } = await migrate({ databaseUrl: env.DATABASE_URL!, log: (l) => say(l) });
+  const { applied, alreadyApplied } = await migrate({
+    databaseUrl: env.DATABASE_URL!,
+    log: (l) => say(l),
+  });
   say(`database: ${applied.length} migration(s) applied, ${alreadyApplied.length} already there`);
   await provisionStreams();
   ensureJwtKeys();
@@ -149,11 +161,15 @@ async function main(): Promise<void> {
   const width = Math.max(...services.map((s) => s.name.length));
   const children = services.map((s, i) => {
     const prefix = `${COLORS[i % COLORS.length]}${s.name.padEnd(width)} |${RESET}`;
-    const child = spawn(process.execPath, ['--import=tsx', '--conditions=app-source', 'src/server.ts'], {
-      cwd: s.dir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import=tsx', '--conditions=app-source', 'src/server.ts'],
+      {
+        cwd: s.dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     pipeLines(child, prefix);
     child.on('exit', (code, signal) => {
       say(`${s.name} exited (${signal ?? `code ${code}`})`);
@@ -173,7 +189,9 @@ async function main(): Promise<void> {
     const deadline = setTimeout(() => {
       for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }, 15_000);
-    await Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+    await Promise.all(
+      alive.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))),
+    );
     clearTimeout(deadline);
     say('all services stopped');
     process.exit(code);

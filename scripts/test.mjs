@@ -15,7 +15,8 @@ child.stdout.on('data', (chunk) => {
 child.on('exit', (code, signal) => {
   // tap's closing summary: `# { total: 30, pass: 28, fail: 1, skip: 1 }`
   const summary = /^# \{ total: \d+(.*)\}\s*$/m.exec(tail)?.[1] ?? '';
-  const count = (k) => Number(new RegExp(`${k}: (\\d+)`).exec(summary)?.[1] ?? 0);
+  const count = (/** @type {string} */ k) =>
+    Number(new RegExp(`${k}: (\\d+)`).exec(summary)?.[1] ?? 0);
   if (summary) process.stdout.write(`\ntests: ${count('pass')} passed, ${count('fail')} failed\n`);
   process.exit(code ?? (signal ? 1 : 0));
 });

@@ -8,7 +8,7 @@ import {
   WELCOME_EMAIL_DEFAULTS,
 } from '../src/index.js';
 
-t.test('production names are the ones DESIGN.md lists', async (t) => {
+void t.test('production names are the ones DESIGN.md lists', async (t) => {
   const n = names();
   t.same(n.streams, { users: 'USERS', advisories: 'USERS_ADVISORIES', deadletter: 'DEADLETTER' });
   t.equal(n.subjects.userSignedUp, 'user.signed_up');
@@ -21,7 +21,7 @@ t.test('production names are the ones DESIGN.md lists', async (t) => {
   });
 });
 
-t.test('a namespace prefixes every stream and subject, and is validated', async (t) => {
+void t.test('a namespace prefixes every stream and subject, and is validated', async (t) => {
   const n = names('t_abc');
   t.equal(n.streams.users, 'T_ABC_USERS');
   t.equal(n.subjects.userSignedUp, 't_abc.user.signed_up');
@@ -32,7 +32,7 @@ t.test('a namespace prefixes every stream and subject, and is validated', async 
   t.throws(() => names('Bad.Name'), /namespace/);
 });
 
-t.test('topology declares every stream and consumer with a description', async (t) => {
+void t.test('topology declares every stream and consumer with a description', async (t) => {
   const top = topology({ namespace: 'x1', welcomeEmail: { maxAckPending: 8 } });
   t.equal(top.streams.length, 3);
   t.equal(top.consumers.length, 3);
@@ -47,7 +47,7 @@ t.test('topology declares every stream and consumer with a description', async (
   t.equal(users?.allow_direct, true);
 });
 
-t.test('envelopes validate, and every problem is listed', async (t) => {
+void t.test('envelopes validate, and every problem is listed', async (t) => {
   const e = makeEnvelope('user.signed_up', 1, {
     userId: '0190a4f2-1c2b-7def-8123-456789abcdef',
     email: 'ada@example.com',

@@ -1,0 +1,74 @@
+// buildApp(config, deps): the profile-service Fastify app. Registers the platform base (errors,
+// health, metrics, OpenAPI), one plugin per dependency, the cache, the background workers (the
+// profile-cache consumer and the outbox relay), then the routes. Readiness depends on Postgres
+// only: with Redis down the service answers from Postgres (x-cache: BYPASS).
+import {
+  createApp,
+  natsPlugin,
+  natsServers,
+  prismaPlugin,
+  redisPlugin,
+  type App,
+} from '@app/platform';
+import type { LoggerOptions } from 'pino';
+import type { ProfileConfig } from './config.js';
+import { authPlugin } from './plugins/auth.js';
+import { outboxRelayPlugin } from './plugins/outbox-relay.js';
+import { profilesPlugin } from './plugins/profiles.js';
+import { signupConsumerPlugin } from './plugins/signup-consumer.js';
+import { profileRoutes } from './routes/profiles.js';
+
+export const SERVICE_NAME = 'profile-service';
+
+export interface ProfileDeps {
+  /** Test hook: runs after every database read of profiles, before the result is cached. */
+  afterDbRead?: (ids: string[]) => Promise<void>;
+  logger?: boolean | LoggerOptions;
+  logStream?: NodeJS.WritableStream;
+}
+
+export async function buildApp(config: ProfileConfig, deps: ProfileDeps = {}): Promise<App> {
+  const app = createApp({
+    name: SERVICE_NAME,
+    version: '0.1.0',
+    logger: deps.logger ?? { level: config.LOG_LEVEL },
+    ...(deps.logStream ? { logStream: deps.logStream } : {}),
+    readiness: { postgres: () => app.prismaPing() },
+  });
+
+  await app.register(prismaPlugin, {
+    databaseUrl: config.DATABASE_URL,
+    poolMax: config.PROFILE_DB_POOL_MAX,
+  });
+  await app.register(redisPlugin, {
+    url: config.REDIS_URL,
+    required: false,
+    commandTimeoutMs: config.PROFILE_REDIS_TIMEOUT_MS,
+    connectionName: SERVICE_NAME,
+  });
+  await app.register(natsPlugin, {
+    servers: natsServers(config.NATS_URL),
+    name: SERVICE_NAME,
+    required: false,
+  });
+  await app.register(authPlugin, {
+    publicKey: config.JWT_PUBLIC_KEY,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+  });
+  await app.register(profilesPlugin, { config, afterDbRead: deps.afterDbRead });
+  if (config.PROFILE_SIGNUP_CONSUMER) {
+    await app.register(signupConsumerPlugin, { namespace: config.NATS_NAMESPACE });
+  }
+  if (config.PROFILE_OUTBOX_RELAY) {
+    await app.register(outboxRelayPlugin, {
+      databaseUrl: config.DATABASE_URL,
+      pollIntervalMs: config.PROFILE_OUTBOX_POLL_MS,
+    });
+  }
+  await app.register(profileRoutes, {
+    schemaVersion: config.PROFILE_CACHE_SCHEMA_VERSION,
+    maxAgeSeconds: config.PROFILE_HTTP_MAX_AGE_SECONDS,
+  });
+  return app;
+}

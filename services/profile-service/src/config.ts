@@ -1,0 +1,46 @@
+// profile-service configuration: the shared variables plus the PROFILE_* knobs of the cache. The
+// only place that reads the environment (server.ts passes process.env; tests pass an object).
+import { BoolEnv, CommonEnv, IntEnv, loadConfig, PortEnv } from '@app/platform';
+import { Type, type Static } from '@sinclair/typebox';
+import { CACHE_SCHEMA_VERSION } from './lib/cache-keys.js';
+
+export const ProfileEnv = Type.Object({
+  ...CommonEnv,
+  PORT: PortEnv(3002),
+  JWT_PUBLIC_KEY: Type.String({
+    minLength: 1,
+    description: 'the PEM public key (Ed25519) that verifies access tokens',
+  }),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'signup-service' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'app' }),
+  PROFILE_REDIS_PREFIX: Type.String({ default: '' }),
+  PROFILE_CACHE_SCHEMA_VERSION: IntEnv(CACHE_SCHEMA_VERSION, 1),
+  PROFILE_CACHE_TTL_SECONDS: IntEnv(300, 1),
+  PROFILE_CACHE_TTL_JITTER: Type.Number({ minimum: 0, maximum: 0.5, default: 0.1 }),
+  PROFILE_CACHE_STALE_SECONDS: IntEnv(30, 0),
+  PROFILE_NEGATIVE_TTL_SECONDS: IntEnv(30, 1),
+  PROFILE_LEASE_MS: IntEnv(3000, 10),
+  PROFILE_LEASE_WAIT_MS: IntEnv(2000, 0),
+  PROFILE_LEASE_POLL_MS: IntEnv(20, 1),
+  PROFILE_REDIS_TIMEOUT_MS: IntEnv(250, 1),
+  PROFILE_REDIS_STARTUP_WAIT_MS: IntEnv(2000, 0),
+  PROFILE_BREAKER_FAILURES: IntEnv(3, 1),
+  PROFILE_BREAKER_OPEN_MS: IntEnv(2000, 1),
+  PROFILE_DB_POOL_MAX: IntEnv(20, 1),
+  PROFILE_DB_MAX_CONCURRENT: IntEnv(16, 1),
+  PROFILE_DB_MAX_QUEUE: IntEnv(64, 0),
+  PROFILE_DB_QUEUE_TIMEOUT_MS: IntEnv(1000, 1),
+  PROFILE_LOCAL_CACHE: BoolEnv(false),
+  PROFILE_LOCAL_TTL_MS: IntEnv(1000, 1),
+  PROFILE_LOCAL_MAX_ENTRIES: IntEnv(10_000, 1),
+  PROFILE_HTTP_MAX_AGE_SECONDS: IntEnv(0, 0),
+  PROFILE_OUTBOX_RELAY: BoolEnv(true),
+  PROFILE_OUTBOX_POLL_MS: IntEnv(5000, 10),
+  PROFILE_SIGNUP_CONSUMER: BoolEnv(true),
+});
+
+export type ProfileConfig = Static<typeof ProfileEnv>;
+
+export function profileConfig(env: Record<string, string | undefined>): ProfileConfig {
+  return loadConfig(ProfileEnv, env);
+}

@@ -1,0 +1,28 @@
+// Lua scripts that make the cache safe under concurrency. Each runs atomically in Redis, so the
+// read-compare-write of a fill cannot interleave with an update's write (the stale-set race).
+export const FILL_SCRIPT = `
+-- KEYS[1] entry, KEYS[2] lease; ARGV[1] version, ARGV[2] encoded entry, ARGV[3] ttl ms, ARGV[4] lease token
+local cur = redis.call('GET', KEYS[1])
+local stored = 0
+local curVersion = cur and tonumber(string.match(cur, '^(%d+)|')) or nil
+if curVersion == nil or curVersion <= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  stored = 1
+end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('DEL', KEYS[2])
+end
+return stored
+`;
+
+// On user.signed_up: replace a negative entry (or nothing) with a floor of version 1, so that a
+// read that saw "no such user" before the signup committed cannot put the 404 back.
+export const CLEAR_NEGATIVE_SCRIPT = `
+-- KEYS[1] entry; ARGV[1] floor entry, ARGV[2] ttl ms
+local cur = redis.call('GET', KEYS[1])
+if cur == false or string.sub(cur, 1, 2) == '0|' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;

@@ -1,0 +1,151 @@
+// /v1/profiles: public reads (cache-aside, ETag / If-None-Match, x-cache) and the owner's PATCH.
+// Handlers stay thin: validation is in the schemas, the cache and database in `app.profiles`.
+import { createHash } from 'node:crypto';
+import type { App } from '@app/platform';
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { forbidden, overloaded, profileNotFound } from '../errors.js';
+import { BulkheadFullError } from '../lib/bulkhead.js';
+import type { PublicProfile } from '../lib/entry.js';
+import type { CacheSource } from '../lib/profile-cache.js';
+import {
+  IdParams,
+  IdsQuery,
+  ProblemRef,
+  Profile,
+  ProfileList,
+  ProfilePatchBody,
+} from '../schemas/profile.js';
+
+export interface ProfileRoutesOptions {
+  /** Part of every ETag, so that a new cached shape never matches an old validator. */
+  schemaVersion: number;
+  maxAgeSeconds: number;
+}
+
+const problems = {
+  400: ProblemRef,
+  404: ProblemRef,
+  503: ProblemRef,
+};
+
+/** True when `If-None-Match` lists `etag` (or `*`); weak comparison, as RFC 9110 asks for GET. */
+export function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  const bare = etag.replace(/^W\//, '');
+  return header
+    .split(',')
+    .map((t) => t.trim())
+    .some((t) => t === '*' || t.replace(/^W\//, '') === bare);
+}
+
+async function withBulkhead<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof BulkheadFullError) throw overloaded(err.retryAfterSeconds);
+    throw err;
+  }
+}
+
+export async function profileRoutes(app: App, options: ProfileRoutesOptions): Promise<void> {
+  const cacheControl = `public, max-age=${options.maxAgeSeconds}, must-revalidate`;
+  const etagOf = (p: PublicProfile) => `"${options.schemaVersion}.${p.version}"`;
+
+  // Retry-After for the bulkhead's 503 (the problem body carries it too).
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 503 && !reply.hasHeader('retry-after'))
+      reply.header('retry-after', '1');
+    return payload;
+  });
+
+  const conditional = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    etag: string,
+    source: CacheSource,
+  ): boolean => {
+    reply.header('x-cache', source).header('cache-control', cacheControl).header('etag', etag);
+    if (!matchesIfNoneMatch(request.headers['if-none-match'], etag)) return false;
+    void reply.code(304).send();
+    return true;
+  };
+
+  app.get(
+    '/v1/profiles/:id',
+    {
+      schema: {
+        summary: 'A profile (public fields)',
+        params: IdParams,
+        response: { 200: Profile, 304: Type.Null(), ...problems },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.id.toLowerCase();
+      const { profile, source } = await withBulkhead(() => app.profiles.get(id));
+      if (!profile) {
+        reply.header('x-cache', source).header('cache-control', cacheControl);
+        throw profileNotFound(id);
+      }
+      if (conditional(request, reply, etagOf(profile), source)) return reply;
+      return profile;
+    },
+  );
+
+  app.get(
+    '/v1/profiles',
+    {
+      schema: {
+        summary: 'Up to 100 profiles in one call (one MGET, one query for the misses)',
+        querystring: IdsQuery,
+        response: { 200: ProfileList, 304: Type.Null(), ...problems },
+      },
+    },
+    async (request, reply) => {
+      const ids = [...new Set(request.query.ids.toLowerCase().split(','))];
+      const { profiles, source } = await withBulkhead(() => app.profiles.getMany(ids));
+      const found: PublicProfile[] = [];
+      const missing: string[] = [];
+      for (const id of ids) {
+        const p = profiles.get(id);
+        if (p) found.push(p);
+        else missing.push(id);
+      }
+      const digest = createHash('sha256')
+        .update(found.map((p) => `${p.id}:${p.version}`).join(','))
+        .update('|')
+        .update(missing.join(','))
+        .digest('base64url')
+        .slice(0, 22);
+      if (conditional(request, reply, `"${options.schemaVersion}.${digest}"`, source)) return reply;
+      return { profiles: found, missing };
+    },
+  );
+
+  app.patch(
+    '/v1/profiles/:id',
+    {
+      schema: {
+        summary: "Update one's own profile (bearer token whose subject is :id)",
+        params: IdParams,
+        body: ProfilePatchBody,
+        headers: Type.Object({ authorization: Type.Optional(Type.String()) }),
+        response: { 200: Profile, 401: ProblemRef, 403: ProblemRef, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.id.toLowerCase();
+      const subject = await app.authenticate(request);
+      if (subject.toLowerCase() !== id) throw forbidden();
+      const traceparent = request.headers.traceparent;
+      const profile = await app.profiles.update(
+        id,
+        request.body,
+        typeof traceparent === 'string' ? traceparent : undefined,
+      );
+      if (!profile) throw profileNotFound(id);
+      reply.header('etag', etagOf(profile)).header('cache-control', 'no-store');
+      return profile;
+    },
+  );
+}

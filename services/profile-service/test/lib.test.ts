@@ -1,0 +1,64 @@
+// Pure parts of the cache: entry format, the breaker's half-open probe, the bulkhead's cap.
+import t from 'tap';
+import { CircuitBreaker, BreakerOpenError } from '../src/lib/breaker.js';
+import { Bulkhead, BulkheadFullError } from '../src/lib/bulkhead.js';
+import { decodeEntry, encodeFloor, encodeNegative, jitter } from '../src/lib/entry.js';
+
+void t.test('entries decode; garbage reads as a miss', async (t) => {
+  t.match(decodeEntry(encodeNegative(5)), { kind: 'negative', version: 0 });
+  t.match(decodeEntry(encodeFloor(3)), { kind: 'floor', version: 3 });
+  t.equal(decodeEntry('nonsense'), null);
+  t.equal(decodeEntry('1|2|{bad json'), null);
+  const spread = new Set(Array.from({ length: 50 }, () => jitter(1000, 0.1)));
+  t.ok([...spread].every((v) => v >= 900 && v <= 1100) && spread.size > 1, 'jitter spreads');
+});
+
+void t.test(
+  'breaker: opens after N failures, one half-open probe, closes on success',
+  async (t) => {
+    let now = 0;
+    const states: string[] = [];
+    const b = new CircuitBreaker({
+      failureThreshold: 2,
+      openMs: 100,
+      now: () => now,
+      onStateChange: (s) => states.push(s),
+    });
+    const fail = () => Promise.reject(new Error('down'));
+    await t.rejects(b.run(fail));
+    await t.rejects(b.run(fail));
+    t.equal(b.state, 'open');
+    await t.rejects(
+      b.run(async () => 1),
+      BreakerOpenError,
+      'open: not called',
+    );
+    now = 150;
+    let release!: () => void;
+    const probe = b.run(() => new Promise<number>((r) => (release = () => r(1))));
+    await t.rejects(
+      b.run(async () => 2),
+      BreakerOpenError,
+      'only one probe at a time',
+    );
+    release();
+    t.equal(await probe, 1);
+    t.equal(b.state, 'closed');
+    t.same(states, ['open', 'half-open', 'closed']);
+  },
+);
+
+void t.test('bulkhead: refuses beyond concurrency + queue', async (t) => {
+  const bh = new Bulkhead({ maxConcurrent: 1, maxQueue: 1, queueTimeoutMs: 5000 });
+  let release!: () => void;
+  const first = bh.run(() => new Promise<void>((r) => (release = r)));
+  const queued = bh.run(async () => 'queued');
+  await t.rejects(
+    bh.run(async () => 'x'),
+    BulkheadFullError,
+  );
+  release();
+  await first;
+  t.equal(await queued, 'queued');
+  t.equal(bh.inFlight, 0);
+});
