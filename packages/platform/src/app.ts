@@ -119,6 +119,12 @@ export function createApp(options: CreateAppOptions): App {
       openapi: {
         openapi: '3.0.3',
         info: { title: options.name, version: options.version ?? '0.0.0' },
+        components: {
+          securitySchemes: {
+            // Routes that need a user's access token declare `security: [{ bearerAuth: [] }]`.
+            bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          },
+        },
       },
     },
     (err) => {

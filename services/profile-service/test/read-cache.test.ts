@@ -70,6 +70,12 @@ void t.test('profile reads', async (t) => {
     const paths = Object.keys(res.json<{ paths: Record<string, unknown> }>().paths);
     t.ok(paths.includes('/v1/profiles/{id}'), 'GET/PATCH /v1/profiles/{id}');
     t.ok(paths.includes('/v1/profiles'), 'GET /v1/profiles');
+    const doc = res.json<{ paths: Record<string, Record<string, { security?: unknown }>> }>();
+    t.same(
+      doc.paths['/v1/profiles/{id}']?.patch?.security,
+      [{ bearerAuth: [] }],
+      'PATCH needs a token',
+    );
   });
 
   await t.test('bad ids answer 400 before any I/O', async (t) => {

@@ -127,6 +127,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     {
       schema: {
         summary: "Update one's own profile (bearer token whose subject is :id)",
+        security: [{ bearerAuth: [] }],
         params: IdParams,
         body: ProfilePatchBody,
         headers: Type.Object({ authorization: Type.Optional(Type.String()) }),
