@@ -5,6 +5,7 @@ import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { createApp, natsPlugin, NatsUnavailableError, redisPlugin } from '../src/index.js';
+import { startNatsServer } from '@app/testing';
 import { logSink, NATS_URL, REDIS_URL } from './helpers.js';
 
 void t.test('redis: connects, prefixes keys, answers readiness and quits on close', async (t) => {
@@ -129,3 +130,27 @@ void t.test('nats: required:false starts without NATS and reports not ready', as
   // Closing stops the background connect loop, so the connect promise settles.
   await app.nats.whenConnected();
 });
+
+void t.test(
+  'nats: required:false keeps trying when the server answers but JetStream does not',
+  async (t) => {
+    // A server without JetStream: the connection opens, jetstreamManager() fails. The plugin must
+    // retry (a JetStream-enabled server may come back), not give up for the life of the service.
+    const server = await startNatsServer({ jetstream: false });
+    t.teardown(() => server.close());
+    const logs = logSink();
+    const app = createApp({ name: 'demo', logStream: logs.stream });
+    await app.register(natsPlugin, { servers: server.url, name: 'platform-test', required: false });
+    await app.ready();
+    const isRetry = (l: Record<string, unknown>) =>
+      l.msg === 'nats not usable yet; retrying' && typeof l.attempt === 'number' && l.attempt >= 2;
+    await logs.waitFor(isRetry, 15_000);
+    t.equal(app.nats.connected, false, 'not usable while JetStream does not answer');
+    t.notOk(
+      logs.lines.some((l) => l.msg === 'nats gave up connecting'),
+      'never gives up',
+    );
+    await app.close();
+    await app.nats.whenConnected().catch(() => undefined);
+  },
+);

@@ -108,6 +108,26 @@ export const natsPlugin = fp<NatsPluginOptions>(
       }
     };
 
+    // Not required: keep trying until connected or closing. A first connection can succeed and
+    // JetStream still fail to answer (the server stopping at that moment); that must not leave the
+    // service without NATS for the rest of its life.
+    const openUntilConnected = async (): Promise<Connected> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await open();
+        } catch (err) {
+          if (closing) throw err;
+          const delayMs = Math.min(5000, 250 * 2 ** Math.min(attempt, 5));
+          log.warn(
+            { err, attempt: attempt + 1, retryInMs: delayMs },
+            'nats not usable yet; retrying',
+          );
+          await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+          if (closing) throw new Error('closing');
+        }
+      }
+    };
+
     let firstConnect: Promise<void>;
     if (required) {
       try {
@@ -119,7 +139,7 @@ export const natsPlugin = fp<NatsPluginOptions>(
       }
       firstConnect = Promise.resolve();
     } else {
-      firstConnect = open().then(
+      firstConnect = openUntilConnected().then(
         (s) => {
           if (closing) return void s.nc.close();
           state = s;
