@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
-import { migrate } from '@app/db';
+import { ensureDatabase, migrate } from '@app/db';
 import { topology } from '@app/contracts';
 import { provision } from '@app/platform';
 import { connect } from '@nats-io/transport-node';
@@ -121,7 +121,8 @@ function servicesToRun(): Array<{ name: string; dir: string }> {
 }
 
 const pretty = prettyFactory({
-  colorize: true,
+  colorize: process.stdout.isTTY,
+  singleLine: true,
   translateTime: 'SYS:HH:MM:ss.l',
   ignore: 'pid,hostname,service',
 });
@@ -145,6 +146,7 @@ function pipeLines(child: ChildProcess, prefix: string): void {
 
 async function main(): Promise<void> {
   await checkDependencies();
+  if (await ensureDatabase(env.DATABASE_URL!)) say('created the database');
   const { applied, alreadyApplied } = await migrate({
     databaseUrl: env.DATABASE_URL!,
     log: (l) => say(l),
@@ -198,6 +200,10 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  // If this script dies some other way, do not leave the services running.
+  process.on('exit', () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
 }
 
 main().catch((err: unknown) => {
