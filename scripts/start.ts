@@ -4,7 +4,7 @@
 // none is configured, then runs every service under services/ with prefixed, readable logs and
 // stops them all on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -85,6 +85,18 @@ function ensureJwtKeys(): void {
   env.JWT_PUBLIC_KEY = readFileSync(pub, 'utf8');
 }
 
+/** A development admin token for notification-service's admin routes, kept under .local/. */
+function ensureAdminToken(): void {
+  if (env.ADMIN_TOKEN) return;
+  const file = join(root, '.local', 'admin-token');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, randomBytes(24).toString('base64url'), { mode: 0o600 });
+    say(`made a development ADMIN_TOKEN in ${file} (never used in production)`);
+  }
+  env.ADMIN_TOKEN = readFileSync(file, 'utf8').trim();
+}
+
 async function provisionStreams(): Promise<void> {
   const nc = await connect({ servers: env.NATS_URL!.split(','), name: 'pnpm-start' });
   try {
@@ -154,6 +166,7 @@ async function main(): Promise<void> {
   say(`database: ${applied.length} migration(s) applied, ${alreadyApplied.length} already there`);
   await provisionStreams();
   ensureJwtKeys();
+  ensureAdminToken();
 
   const services = servicesToRun();
   if (services.length === 0) {
