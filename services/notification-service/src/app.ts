@@ -1,0 +1,51 @@
+// notification-service's app factory: the platform base app (health, metrics, problem+json), the
+// NATS and Postgres plugins, the notifier (consumer, dead-letter worker), then the admin routes.
+// Readiness: NATS and Postgres, the two things the service cannot work without.
+import type { LoggerOptions } from 'pino';
+import {
+  createApp,
+  loggerOptions,
+  natsPlugin,
+  natsServers,
+  prismaPlugin,
+  type App,
+} from '@app/platform';
+import type { Config } from './config.js';
+import { notifierPlugin } from './plugins/notifier.js';
+import { deadletterRoutes } from './routes/admin/deadletters.js';
+
+export const SERVICE_NAME = 'notification-service';
+
+export interface AppDeps {
+  /** false silences logs (tests); default: pino at LOG_LEVEL. */
+  logger?: boolean | LoggerOptions;
+  logStream?: NodeJS.WritableStream;
+  /** Identifies this process in delivery claims (default host:pid:random). */
+  workerId?: string;
+}
+
+export function buildApp(config: Config, deps: AppDeps = {}): App {
+  const app = createApp({
+    name: SERVICE_NAME,
+    logger: deps.logger ?? { ...loggerOptions({ name: SERVICE_NAME }), level: config.LOG_LEVEL },
+    ...(deps.logStream ? { logStream: deps.logStream } : {}),
+    readiness: {
+      nats: () => app.nats.ping(),
+      postgres: () => app.prismaPing(),
+    },
+  });
+  void app.register(natsPlugin, { servers: natsServers(config.NATS_URL), name: SERVICE_NAME });
+  void app.register(prismaPlugin, {
+    databaseUrl: config.DATABASE_URL,
+    poolMax: Math.min(config.NOTIFY_CONCURRENCY + 4, 20),
+  });
+  void app.register(notifierPlugin, {
+    config,
+    ...(deps.workerId ? { workerId: deps.workerId } : {}),
+  });
+  void app.register(deadletterRoutes, {
+    adminToken: config.ADMIN_TOKEN,
+    defaultRate: config.NOTIFY_REDRIVE_RATE,
+  });
+  return app;
+}

@@ -1,0 +1,41 @@
+// Configuration of notification-service: the shared variables plus the NOTIFY_* knobs of the
+// welcome-email consumer and the mail transport. The only module that reads the environment.
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Type, type Static } from '@sinclair/typebox';
+import { CommonEnv, IntEnv, PortEnv, loadConfig as load } from '@app/platform';
+import { WELCOME_EMAIL_DEFAULTS } from '@app/contracts';
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+
+export const ConfigSchema = Type.Object({
+  ...CommonEnv,
+  PORT: PortEnv(3003),
+  NOTIFY_MAX_ACK_PENDING: IntEnv(WELCOME_EMAIL_DEFAULTS.maxAckPending, 1, 100_000),
+  NOTIFY_MAX_DELIVER: IntEnv(WELCOME_EMAIL_DEFAULTS.maxDeliver, 1, 1000),
+  NOTIFY_ACK_WAIT_MS: IntEnv(WELCOME_EMAIL_DEFAULTS.ackWaitMs, 1000, 3_600_000),
+  NOTIFY_CONCURRENCY: IntEnv(16, 1, 10_000),
+  NOTIFY_BACKOFF_BASE_MS: IntEnv(1000, 1, 3_600_000),
+  NOTIFY_BACKOFF_MAX_MS: IntEnv(60_000, 1, 86_400_000),
+  /** A claim older than this, left by a worker that died mid-send, may be taken over. */
+  NOTIFY_CLAIM_TIMEOUT_MS: IntEnv(WELCOME_EMAIL_DEFAULTS.ackWaitMs, 100, 86_400_000),
+  NOTIFY_SMTP_TIMEOUT_MS: IntEnv(15_000, 100, 600_000),
+  /** 0 disables the dead-letter worker in this process (e.g. a dedicated worker deployment). */
+  NOTIFY_DEADLETTER_WORKER: IntEnv(1, 0, 1),
+  NOTIFY_MAIL_DIR: Type.String({ minLength: 1, default: resolve(REPO_ROOT, '.local/mail') }),
+  NOTIFY_REDRIVE_RATE: IntEnv(50, 1, 100_000),
+  SMTP_URL: Type.Optional(
+    Type.String({ pattern: '^smtps?://', description: 'an smtp:// or smtps:// URL' }),
+  ),
+  MAIL_FROM: Type.String({ minLength: 3, default: 'Welcome <welcome@example.com>' }),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'at least 16 characters' })),
+  /** How often consumer pending / ack-pending are polled from the server for /metrics. */
+  NOTIFY_METRICS_POLL_MS: IntEnv(5000, 100, 600_000),
+  NOTIFY_GRACE_MS: IntEnv(10_000, 100, 600_000),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  return load(ConfigSchema, env);
+}

@@ -1,0 +1,82 @@
+// The service's Prometheus metrics, registered on the app's own registry: what was processed, what
+// failed and why, redeliveries, dead letters by reason, the consumer's backlog as the server sees
+// it, and how long sends take.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface NotifyMetrics {
+  processed: Counter<'outcome'>;
+  failed: Counter<'class'>;
+  redelivered: Counter;
+  deadLettered: Counter<'reason'>;
+  pending: Gauge<'consumer'>;
+  ackPending: Gauge<'consumer'>;
+  maxAckPending: Gauge<'consumer'>;
+  redeliveredNow: Gauge<'consumer'>;
+  inFlight: Gauge;
+  sendDuration: Histogram<'outcome'>;
+}
+
+export function createMetrics(registry: Registry): NotifyMetrics {
+  const registers = [registry];
+  return {
+    processed: new Counter({
+      name: 'notify_events_processed_total',
+      help: 'Welcome events finished successfully (outcome: sent, or duplicate already sent)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    failed: new Counter({
+      name: 'notify_events_failed_total',
+      help: 'Failed processing attempts by failure class',
+      labelNames: ['class'] as const,
+      registers,
+    }),
+    redelivered: new Counter({
+      name: 'notify_events_redelivered_total',
+      help: 'Deliveries with a delivery count above 1',
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: 'notify_deadletters_total',
+      help: 'Messages copied into the dead-letter stream, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    pending: new Gauge({
+      name: 'notify_consumer_pending',
+      help: 'Messages not yet delivered to the consumer (server view)',
+      labelNames: ['consumer'] as const,
+      registers,
+    }),
+    ackPending: new Gauge({
+      name: 'notify_consumer_ack_pending',
+      help: 'Delivered but unacknowledged messages (server view)',
+      labelNames: ['consumer'] as const,
+      registers,
+    }),
+    maxAckPending: new Gauge({
+      name: 'notify_consumer_max_ack_pending',
+      help: 'The consumer max_ack_pending limit that ack-pending is bounded by',
+      labelNames: ['consumer'] as const,
+      registers,
+    }),
+    redeliveredNow: new Gauge({
+      name: 'notify_consumer_redelivered',
+      help: 'Messages currently being redelivered (server view)',
+      labelNames: ['consumer'] as const,
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'notify_in_flight',
+      help: 'Events being processed by this process',
+      registers,
+    }),
+    sendDuration: new Histogram({
+      name: 'notify_send_duration_seconds',
+      help: 'Time to hand one email to the transport',
+      labelNames: ['outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,243 @@
+// Test harness of notification-service: an isolated database and NATS namespace per test, a real
+// SMTP sink, the app built with test config (never process.env), helpers that publish signup
+// events the way signup-service does, read the dead-letter stream, and run the service as a real
+// child process for crash and memory tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { makeEnvelope, names, type Names, type UserSignedUpV1 } from '@app/contracts';
+import { createPrisma, type PrismaClient } from '@app/db';
+import {
+  isolatedDatabase,
+  isolatedNats,
+  startSmtpSink,
+  type IsolatedNats,
+  type SmtpSink,
+  type TestLike,
+} from '@app/testing';
+import type { App } from '@app/platform';
+import { buildApp } from '../src/app.js';
+import { loadConfig, type Config } from '../src/config.js';
+
+export const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface Env {
+  databaseUrl: string;
+  nats: IsolatedNats;
+  names: Names;
+  sink: SmtpSink;
+  prisma: PrismaClient;
+  /** The env a service instance of this test gets (also given to child processes). */
+  vars: Record<string, string>;
+}
+
+/** Isolated Postgres database + NATS namespace + SMTP sink, all removed after the test. */
+export async function testEnvironment(
+  t: TestLike,
+  vars: Record<string, string> = {},
+): Promise<Env> {
+  const [db, nats, sink] = await Promise.all([
+    isolatedDatabase(t),
+    isolatedNats(t),
+    startSmtpSink(),
+  ]);
+  t.teardown(() => sink.close());
+  const prisma = createPrisma(db.url, { max: 2 });
+  t.teardown(() => prisma.$disconnect());
+  return {
+    databaseUrl: db.url,
+    nats,
+    names: names(nats.namespace),
+    sink,
+    prisma,
+    vars: {
+      DATABASE_URL: db.url,
+      NATS_URL: nats.url,
+      NATS_NAMESPACE: nats.namespace,
+      SMTP_URL: sink.url,
+      ADMIN_TOKEN,
+      LOG_LEVEL: 'warn',
+      NOTIFY_BACKOFF_BASE_MS: '200',
+      NOTIFY_BACKOFF_MAX_MS: '2000',
+      NOTIFY_METRICS_POLL_MS: '200',
+      ...vars,
+    },
+  };
+}
+
+/** The app's config for this environment; an override of `undefined` removes a variable. */
+export function testConfig(env: Env, overrides: Record<string, string | undefined> = {}): Config {
+  return loadConfig({ ...env.vars, ...overrides });
+}
+
+/** Builds and starts the app (consumer running); closed in teardown (before the env is torn down). */
+export async function startApp(
+  t: TestLike,
+  env: Env,
+  overrides: Record<string, string | undefined> = {},
+): Promise<App> {
+  const app = buildApp(testConfig(env, overrides), { logger: false });
+  t.teardown(() => app.close());
+  await app.ready();
+  return app;
+}
+
+export interface Signup {
+  event: UserSignedUpV1;
+  traceparent: string;
+  seq: number;
+}
+
+export function traceparent(): string {
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+}
+
+export function signupEvent(i: number, tag = randomBytes(3).toString('hex')): UserSignedUpV1 {
+  return makeEnvelope('user.signed_up', 1, {
+    userId: crypto.randomUUID(),
+    email: `user${i}-${tag}@example.com`,
+    displayName: `User ${i}`,
+  });
+}
+
+/** Publishes `count` signups as signup-service's relay does (Nats-Msg-Id = event id, traceparent). */
+export async function publishSignups(
+  js: JetStreamClient,
+  n: Names,
+  count: number,
+  options: { window?: number } = {},
+): Promise<Signup[]> {
+  const out: Signup[] = [];
+  const window = options.window ?? 500;
+  for (let start = 0; start < count; start += window) {
+    const batch = [];
+    for (let i = start; i < Math.min(count, start + window); i++) {
+      const event = signupEvent(i);
+      const tp = traceparent();
+      const h = natsHeaders();
+      h.set('traceparent', tp);
+      batch.push(
+        js
+          .publish(n.subjects.userSignedUp, JSON.stringify(event), { msgID: event.id, headers: h })
+          .then((ack) => out.push({ event, traceparent: tp, seq: ack.seq })),
+      );
+    }
+    await Promise.all(batch);
+  }
+  return out;
+}
+
+/** Resolves once `predicate` holds, polling every 50 ms; rejects with `what` after timeoutMs. */
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Error | undefined;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error instanceof Error ? error : new Error(String(error));
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function streamCount(jsm: JetStreamManager, stream: string): Promise<number> {
+  return (await jsm.streams.info(stream)).state.messages;
+}
+
+/** Every message of a stream, in order. */
+export async function readStream(jsm: JetStreamManager, stream: string) {
+  const { state } = await jsm.streams.info(stream);
+  const out = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    if (m) out.push(m);
+  }
+  return out;
+}
+
+export interface Child {
+  proc: ChildProcess;
+  address: Promise<string>;
+  /** Resolves with the exit code (or signal) once the process ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  rssKb(): Promise<number>;
+  logs: string[];
+}
+
+/** Runs `src/server.ts` as a real child process with the given env (none of the parent's NOTIFY_*). */
+export function spawnService(t: TestLike, vars: Record<string, string>): Child {
+  const proc = spawn(
+    process.execPath,
+    ['--import=tsx', '--conditions=app-source', 'src/server.ts'],
+    {
+      cwd: SERVICE_DIR,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        ...vars,
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const logs: string[] = [];
+  const exited = once(proc, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const address = new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: proc.stdout });
+    lines.on('line', (line) => {
+      logs.push(line);
+      if (logs.length > 2000) logs.shift();
+      if (line.includes('startup: listening')) {
+        const m = /"address":"([^"]+)"/.exec(line);
+        resolve(m?.[1] ?? '');
+      }
+    });
+    createInterface({ input: proc.stderr }).on('line', (line) => logs.push(line));
+    void exited.then(({ code, signal }) =>
+      reject(
+        new Error(
+          `service exited before listening (code ${code}, signal ${signal}):\n${logs.slice(-20).join('\n')}`,
+        ),
+      ),
+    );
+  });
+  address.catch(() => undefined);
+  t.teardown(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return {
+    proc,
+    address,
+    exited,
+    logs,
+    async rssKb() {
+      const status = await readFile(`/proc/${proc.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// Pure logic: the retry taxonomy and schedule, subject matching for redrive filters, the term()
+// capability check, the welcome email's headers, and config errors naming the bad variables.
+import t from 'tap';
+import { backoffDelay, classifySendError } from '../src/lib/retry.js';
+import { subjectMatches, checkFilter } from '../src/lib/redrive.js';
+import { supportsTermReason, parseWelcomeEvent } from '../src/lib/consumer.js';
+import { reasonClass } from '../src/lib/deadletter.js';
+import { renderWelcome, welcomeMessageId } from '../src/lib/welcome.js';
+import { loadConfig } from '../src/config.js';
+import { signupEvent } from './helper.js';
+
+void t.test('retry taxonomy', async (t) => {
+  t.match(classifySendError({ responseCode: 451, response: '451 try later' }), {
+    failureClass: 'smtp_transient',
+    retry: true,
+  });
+  t.match(classifySendError({ responseCode: 550, response: '550 no such user' }), {
+    failureClass: 'smtp_permanent',
+    retry: false,
+    reason: 'smtp 550 no such user',
+  });
+  t.match(
+    classifySendError(Object.assign(new Error('Greeting never received'), { code: 'ETIMEDOUT' })),
+    {
+      failureClass: 'timeout',
+      retry: true,
+    },
+  );
+  t.match(
+    classifySendError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNECTION' })),
+    {
+      failureClass: 'connection',
+      retry: true,
+    },
+  );
+  t.match(classifySendError(new Error('something odd')), { failureClass: 'internal', retry: true });
+});
+
+void t.test('backoff: exponential from the delivery count, capped, with jitter', async (t) => {
+  const opts = { baseMs: 1000, maxMs: 10_000 };
+  t.equal(backoffDelay(1, { ...opts, random: () => 0 }), 500, 'first retry: half of base at least');
+  t.equal(backoffDelay(1, { ...opts, random: () => 0.999999 }), 1000);
+  t.equal(backoffDelay(3, { ...opts, random: () => 0 }), 2000, 'doubles per delivery');
+  t.equal(backoffDelay(20, { ...opts, random: () => 0.999999 }), 10_000, 'capped');
+  const draws = new Set(Array.from({ length: 20 }, () => backoffDelay(4, opts)));
+  t.ok(draws.size > 1, 'jittered');
+});
+
+void t.test('subject filters and dead-letter filters', async (t) => {
+  t.ok(subjectMatches('user.signed_up', 'user.signed_up'));
+  t.ok(subjectMatches('user.*', 'user.signed_up'));
+  t.ok(subjectMatches('ns.user.>', 'ns.user.signed_up'));
+  t.notOk(subjectMatches('user.>', 'user'));
+  t.notOk(subjectMatches('user.*', 'user.a.b'));
+  t.notOk(subjectMatches('user.signed_up', 'user.profile_updated'));
+  t.same(checkFilter({ since: 'yesterday' }), [
+    'since: expected an ISO 8601 date-time, got "yesterday"',
+  ]);
+  t.same(checkFilter({ since: '2026-01-01T00:00:00Z', seqs: [1, 2] }), []);
+});
+
+void t.test('term(reason) only on servers that honour it', async (t) => {
+  t.notOk(supportsTermReason('2.9.10'));
+  t.ok(supportsTermReason('2.10.0'));
+  t.ok(supportsTermReason('2.11.4'));
+  t.notOk(supportsTermReason(undefined));
+});
+
+void t.test(
+  'welcome email: Message-ID from the event id, traceparent header, escaped HTML',
+  async (t) => {
+    const event = signupEvent(1);
+    event.data.displayName = '<b>Ada</b>';
+    const email = renderWelcome(event, {
+      from: 'Team <hello@mail.example.org>',
+      traceparent: '00-abc-01',
+    });
+    t.equal(email.messageId, `<welcome_email.${event.id}@mail.example.org>`);
+    t.equal(email.messageId, welcomeMessageId(event.id, 'hello@mail.example.org'), 'stable');
+    t.equal(email.headers.traceparent, '00-abc-01');
+    t.equal(email.to, event.data.email);
+    t.match(email.html, /&lt;b&gt;Ada&lt;\/b&gt;/);
+    t.equal(reasonClass('smtp_permanent: smtp 550'), 'smtp_permanent');
+    t.match(parseWelcomeEvent(new TextEncoder().encode(JSON.stringify(event))), { ok: true });
+  },
+);
+
+void t.test('config: defaults, and every bad variable named without leaking secrets', async (t) => {
+  const c = loadConfig({});
+  t.equal(c.PORT, 3003);
+  t.equal(c.NOTIFY_MAX_ACK_PENDING, 64);
+  t.equal(c.NOTIFY_MAX_DELIVER, 6);
+  t.equal(c.NOTIFY_ACK_WAIT_MS, 30_000);
+  t.equal(c.SMTP_URL, undefined, 'no SMTP: the local transport');
+  t.match(c.NOTIFY_MAIL_DIR, /\.local\/mail$/);
+  const error = t.throws(() =>
+    loadConfig({
+      NOTIFY_MAX_ACK_PENDING: 'many',
+      SMTP_URL: 'http://x',
+      ADMIN_TOKEN: 'short-secret',
+    }),
+  ) as Error;
+  t.match(error.message, /NOTIFY_MAX_ACK_PENDING/);
+  t.match(error.message, /SMTP_URL/);
+  t.match(error.message, /ADMIN_TOKEN/);
+  t.notMatch(error.message, /short-secret/, 'the token value is never printed');
+});
