@@ -1,0 +1,252 @@
+// `pnpm start` + `pnpm demo`, end to end, on an isolated slice of the shared services (own
+// database, NATS namespace, Redis prefix, mail dir, ports and secrets): the demo must pass all its
+// steps, and Ctrl-C must stop every service cleanly and free their ports. This is also the
+// foundation's acceptance check "pnpm start brings up what exists and Ctrl-C stops it cleanly".
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { createPrisma } from '@app/db';
+import { freePort, isolatedNats, isolatedRedis, serviceUrls } from '@app/testing';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SERVICES = ['signup-service', 'profile-service', 'notification-service'] as const;
+type Service = (typeof SERVICES)[number];
+// ANSI colour codes: start.ts colours its prefixes whatever the terminal.
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** A child process whose output lines are kept, and which can be waited on for a line or exit. */
+class Proc {
+  readonly lines: string[] = [];
+  private listeners: Array<() => void> = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        this.lines.push(line.replace(ANSI, ''));
+        this.notify();
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.notify();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  private notify(): void {
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const l of listeners) l();
+  }
+
+  get output(): string {
+    return this.lines.join('\n');
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves with `probe`'s first defined answer, re-asked on each new line; bounded. */
+  async waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = probe();
+      if (value !== undefined) return value;
+      const left = deadline - Date.now();
+      if (left <= 0 || !this.running) {
+        throw new Error(
+          `${what}: ${this.running ? `not within ${timeoutMs} ms` : 'the process exited'}\n${this.output.slice(-4000)}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.listeners.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `/health/ready` until 200, bounded: readiness has no event to subscribe to. */
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(2000) });
+      last = `${res.status} ${await res.text()}`;
+      if (res.status === 200) return;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url}/health/ready not 200 within ${timeoutMs} ms (last: ${last})`);
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  server.listen(port, '127.0.0.1');
+  const result = await Promise.race([
+    once(server, 'listening').then(() => true),
+    once(server, 'error').then(() => false),
+  ]);
+  if (result) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return result;
+}
+
+void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it all', async (t) => {
+  const urls = await serviceUrls();
+  const nats = await isolatedNats(t);
+  const redis = await isolatedRedis(t);
+  const database = `demo_${randomBytes(6).toString('hex')}`;
+  const adminDb = new URL(urls.databaseUrl);
+  const databaseUrl = new URL(urls.databaseUrl);
+  databaseUrl.pathname = `/${database}`;
+  t.teardown(async () => {
+    const prisma = createPrisma(adminDb.toString(), { max: 1 });
+    try {
+      await prisma.$executeRawUnsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+  const mailDir = mkdtempSync(join(tmpdir(), 'demo-mail-'));
+  t.teardown(() => rmSync(mailDir, { recursive: true, force: true }));
+
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const adminToken = randomBytes(24).toString('base64url');
+  const ports: Record<Service, number> = {
+    'signup-service': await freePort(),
+    'profile-service': await freePort(),
+    'notification-service': await freePort(),
+  };
+  const shared = {
+    DATABASE_URL: databaseUrl.toString(),
+    REDIS_URL: urls.redisUrl,
+    NATS_URL: urls.natsUrl,
+    NATS_NAMESPACE: nats.namespace,
+    PROFILE_REDIS_PREFIX: redis.prefix,
+    ADMIN_TOKEN: adminToken,
+    NOTIFY_MAIL_DIR: mailDir,
+  };
+  const startEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...shared,
+    SIGNUP_REDIS_PREFIX: `${redis.prefix}signup:`,
+    JWT_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    HOST: '127.0.0.1',
+    SIGNUP_SERVICE_PORT: String(ports['signup-service']),
+    PROFILE_SERVICE_PORT: String(ports['profile-service']),
+    NOTIFICATION_SERVICE_PORT: String(ports['notification-service']),
+    // Where start.ts does not apply the *_SERVICE_PORT variables, every service takes any free
+    // port instead of three fighting over one; the real ports are read from the logs below.
+    PORT: '0',
+    LOG_LEVEL: 'info',
+  };
+
+  const start = new Proc(
+    spawn(process.execPath, ['--import=tsx', '--conditions=app-source', 'scripts/start.ts'], {
+      cwd: repo,
+      env: startEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so that a failed run can still take the services down with it.
+      detached: true,
+    }),
+  );
+  t.teardown(async () => {
+    if (!start.running) return;
+    start.child.kill('SIGINT');
+    const stopped = await Promise.race([
+      start.exited.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 20_000)),
+    ]);
+    if (!stopped && start.child.pid) process.kill(-start.child.pid, 'SIGKILL');
+  });
+
+  const listening = (service: Service) => () => {
+    const re = new RegExp(`^${service}\\s*\\|.*startup: listening.*"address":"(http://[^"]+)"`);
+    for (const line of start.lines) {
+      const m = re.exec(line);
+      if (m?.[1]) return m[1];
+    }
+    return undefined;
+  };
+  const base = {} as Record<Service, string>;
+  for (const service of SERVICES) {
+    base[service] = await start.waitFor(`${service} listening`, 45_000, listening(service));
+  }
+  await Promise.all(SERVICES.map((s) => waitReady(base[s], 15_000)));
+  t.pass(`all three ready: ${SERVICES.map((s) => base[s]).join(', ')}`);
+
+  const demo = new Proc(
+    spawn(process.execPath, ['--import=tsx', '--conditions=app-source', 'scripts/demo.ts'], {
+      cwd: repo,
+      env: {
+        ...process.env,
+        ...shared,
+        SIGNUP_URL: base['signup-service'],
+        PROFILE_URL: base['profile-service'],
+        NOTIFY_URL: base['notification-service'],
+        NO_COLOR: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const result = await withTimeout(demo.exited, 60_000, 'pnpm demo').catch((err: unknown) => {
+    demo.child.kill('SIGKILL');
+    throw err;
+  });
+  const out = demo.output;
+  t.equal(result.code, 0, 'the demo exits 0', { output: out });
+  for (let step = 1; step <= 7; step++) {
+    t.match(out, `✓ step ${step} passed`, `step ${step} passed`);
+  }
+  t.match(out, /1st GET .* x-cache: MISS[\s\S]*2nd GET .* x-cache: HIT/, 'MISS, then HIT');
+  t.match(
+    out,
+    new RegExp(`dead-lettered .* ${nats.namespace.toUpperCase()}_DEADLETTER seq \\d+`),
+    'the poison message reached its namespace dead-letter stream',
+  );
+  t.match(out, /Dlq-Reason: invalid_payload/, 'with its Dlq-* headers');
+  t.match(out, /dry run {2}-> 200: selected 1, redriven 0/, 'the dry run moved nothing');
+  t.match(out, /redrive {2}-> 200: selected 1, redriven 1/, 'the redrive moved exactly one');
+  t.match(out, /all 7 steps passed/);
+  t.notMatch(out, adminToken, 'the admin token is never printed');
+
+  start.child.kill('SIGINT');
+  const stopped = await withTimeout(start.exited, 20_000, 'start.ts after SIGINT');
+  t.equal(stopped.code, 0, 'start.ts exits 0 on Ctrl-C');
+  t.match(start.output, /all services stopped/);
+  for (const service of SERVICES) {
+    const port = Number(new URL(base[service]).port);
+    t.ok(await portIsFree(port), `${service}'s port ${port} is free again`);
+  }
+});
