@@ -1,0 +1,17 @@
+// Every scenario `pnpm bench` knows, in the order it runs them and the table lists them.
+import type { Scenario } from '../harness.js';
+import { notifyBacklogMemory } from './notify-backlog-memory.js';
+import { notifyThroughput } from './notify-throughput.js';
+import { profileRead } from './profile-read.js';
+import { profileStampede } from './profile-stampede.js';
+import { signupSlowSmtp } from './signup-slow-smtp.js';
+import { signupToEvent } from './signup-to-event.js';
+
+export const scenarios: readonly Scenario[] = [
+  profileRead,
+  profileStampede,
+  signupToEvent,
+  signupSlowSmtp,
+  notifyThroughput,
+  notifyBacklogMemory,
+];
