@@ -3,4 +3,5 @@ import './formats.js';
 
 export * from './events.js';
 export * from './http.js';
+export * from './text.js';
 export * from './topology.js';

@@ -17,7 +17,7 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { LoggerOptions } from 'pino';
-import { installProblemHandlers } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installProblemHandlers } from './errors.js';
 import { healthPlugin, type ReadinessCheck } from './health.js';
 import { genReqId, loggerOptions } from './logger.js';
 import { metricsPlugin } from './metrics.js';
@@ -46,7 +46,7 @@ export interface CreateAppOptions {
   bodyLimit?: number;
   /** Trust `X-Forwarded-*` from a proxy in front (an ingress). */
   trustProxy?: boolean;
-  /** Browser origins allowed by CORS; omitted: no CORS headers at all. */
+  /** Browser origins allowed by CORS (`CORS_ORIGINS`); omitted or empty: no CORS headers at all. */
   cors?: { origins: string[] };
 }
 
@@ -71,8 +71,12 @@ export function createApp(options: CreateAppOptions): App {
   const logger =
     pino === false ? false : options.logStream ? { ...pino, stream: options.logStream } : pino;
 
-  const app = Fastify({
+  const app: App = Fastify({
     logger: logger as boolean,
+    // The router and node's parser answer some requests before any hook runs; these two make
+    // those answers problem+json with the security headers too.
+    frameworkErrors: frameworkErrorHandler(options.name),
+    clientErrorHandler: clientErrorHandler(options.name, () => app.log),
     genReqId,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -107,7 +111,7 @@ export function createApp(options: CreateAppOptions): App {
     contentSecurityPolicy: false,
     global: true,
   });
-  if (options.cors) {
+  if (options.cors && options.cors.origins.length > 0) {
     void app.register(cors, { origin: options.cors.origins, credentials: false });
   }
   // Applied at once rather than through register(): @fastify/swagger collects routes with an

@@ -139,6 +139,8 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 const NATS_SERVER = String.raw`(nats|tls|ws|wss)://[^\s,]+|[^\s,:/]+:\d+`;
+// A browser origin: scheme, host and optional port, nothing after (no path, no trailing slash).
+const ORIGIN = String.raw`https?://[A-Za-z0-9.-]+(:\d{1,5})?`;
 
 /**
  * The variables every service shares (DESIGN.md "Ports and config names"). A service spreads them
@@ -172,7 +174,21 @@ export const CommonEnv = {
     description: 'empty, or lowercase letters, digits and _ starting with a letter (max 32)',
   }),
   NATS_STREAM_REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
+  CORS_ORIGINS: Type.String({
+    pattern: `^(${ORIGIN}(\\s*,\\s*${ORIGIN})*)?$`,
+    default: '',
+    description:
+      'empty (no cross-origin access), or comma-separated origins like https://app.example',
+  }),
 };
+
+/** Splits `CORS_ORIGINS` into the list createApp's `cors.origins` takes (empty: CORS off). */
+export function corsOrigins(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
 
 /** Splits `NATS_URL` ("nats://a:4222, nats://b:4222") into the server list the client takes. */
 export function natsServers(url: string): string[] {

@@ -1,14 +1,21 @@
 // RFC 9457 problem+json for every HTTP error a service answers: one shape, a stable `code`, and
 // nothing internal in a 5xx body (the error goes to the log instead, under the request's id).
 import { STATUS_CODES } from 'node:http';
-import { PROBLEM_CONTENT_TYPE, type Problem } from '@app/contracts';
+import type { Socket } from 'node:net';
+import { PROBLEM_CONTENT_TYPE, SAFE_TEXT_GUARD, type Problem } from '@app/contracts';
 import type {
+  FastifyBaseLogger,
   FastifyError,
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
   FastifySchemaValidationError,
 } from 'fastify';
+import { isDependencyUnavailable, isUnstorableText } from './dependency-errors.js';
+import { SECURITY_HEADERS } from './security-headers.js';
+
+/** Seconds a client is told to wait (`Retry-After`) when a dependency is unavailable. */
+export const DEPENDENCY_RETRY_AFTER_SECONDS = 2;
 
 /** An error a handler throws to answer with a given problem, 5xx included. */
 export class HttpProblem extends Error {
@@ -60,7 +67,7 @@ export function problemType(service: string, code: string): string {
 }
 
 /** Fastify's own 4xx codes mapped to the stable codes our API documents. */
-const FASTIFY_CODES: Record<string, { code: string; title: string }> = {
+const FASTIFY_CODES: Record<string, { code: string; title: string; detail?: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_JSON', title: 'The body is not valid JSON' },
   FST_ERR_CTP_EMPTY_JSON_BODY: {
     code: 'INVALID_JSON',
@@ -75,7 +82,29 @@ const FASTIFY_CODES: Record<string, { code: string; title: string }> = {
     code: 'INVALID_CONTENT_LENGTH',
     title: 'Content-Length does not match the body',
   },
+  FST_ERR_BAD_URL: {
+    code: 'BAD_URL',
+    title: 'The URL is not valid',
+    detail: 'The path has a malformed percent-encoding',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    code: 'URI_TOO_LONG',
+    title: 'A path parameter is too long',
+    detail: 'A path parameter exceeds the longest value any route accepts',
+  },
 };
+
+/** SafeString's pattern failed: say what it refuses instead of showing the regex. */
+function safeTextMessage(v: FastifySchemaValidationError): string | undefined {
+  const pattern = (v.params as Record<string, unknown> | undefined)?.pattern;
+  if (v.keyword !== 'pattern' || typeof pattern !== 'string') return undefined;
+  if (!pattern.startsWith(SAFE_TEXT_GUARD)) return undefined;
+  const own = pattern.slice(SAFE_TEXT_GUARD.length);
+  const rule = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+  // The field's own pattern sits in a lookahead after the guard: `(?=[\s\S]*?(?:P))`.
+  const inner = /^\(\?=\[\\s\\S\]\*\?\(\?:([\s\S]*)\)\)$/.exec(own)?.[1];
+  return inner === undefined ? rule : `${rule}, and must match pattern "${inner}"`;
+}
 
 export function validationErrors(
   context: string | undefined,
@@ -96,7 +125,7 @@ export function validationErrors(
       .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (child !== undefined) segments.push(child);
     const path = [context ?? 'body', ...segments].join('.');
-    return { path, message: v.message ?? 'is invalid' };
+    return { path, message: safeTextMessage(v) ?? v.message ?? 'is invalid' };
   });
 }
 
@@ -154,7 +183,31 @@ export function toProblem(
       title: mapped?.title ?? STATUS_CODES[status] ?? 'Bad request',
       status,
       code,
-      detail: fe.message,
+      detail: mapped?.detail ?? fe.message,
+      ...base,
+    };
+  }
+
+  if (isDependencyUnavailable(error)) {
+    return {
+      type: problemType(service, 'DEPENDENCY_UNAVAILABLE'),
+      title: 'A service this request needs is unavailable',
+      status: 503,
+      code: 'DEPENDENCY_UNAVAILABLE',
+      detail: `A dependency of this service cannot be reached right now. Retry in ${DEPENDENCY_RETRY_AFTER_SECONDS} s.`,
+      retryAfterSeconds: DEPENDENCY_RETRY_AFTER_SECONDS,
+      ...base,
+    };
+  }
+
+  // A backstop: request schemas refuse such text (SafeString) before it gets this far.
+  if (isUnstorableText(error)) {
+    return {
+      type: problemType(service, 'UNSUPPORTED_TEXT'),
+      title: 'The request contains text that cannot be stored',
+      status: 400,
+      code: 'UNSUPPORTED_TEXT',
+      detail: 'Strings must not contain NUL characters or unpaired UTF-16 surrogates',
       ...base,
     };
   }
@@ -169,17 +222,92 @@ export function toProblem(
   };
 }
 
+/** Logs an error at the level it deserves and answers it as a problem (with Retry-After if any). */
+function replyWithProblem(
+  service: string,
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  const problem = toProblem(service, error, request);
+  if (problem.code === 'DEPENDENCY_UNAVAILABLE') {
+    // Expected while a dependency is down, and loud enough at warn: not a bug to page about.
+    request.log.warn({ err: error, code: problem.code }, 'dependency unavailable');
+  } else if (problem.status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+  } else {
+    request.log.info({ code: problem.code, status: problem.status }, 'request rejected');
+  }
+  const retryAfter = problem.retryAfterSeconds;
+  if (typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) {
+    void reply.header('retry-after', String(retryAfter));
+  }
+  return sendProblem(reply, problem);
+}
+
+/**
+ * Fastify's `frameworkErrors`: a malformed percent-encoding or an over-long path parameter is
+ * refused by the router before any hook runs, so this answer adds the headers hooks would have.
+ */
+export function frameworkErrorHandler(service: string) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    void reply.headers({ ...SECURITY_HEADERS, 'x-request-id': request.id });
+    void replyWithProblem(service, error, request, reply);
+  };
+}
+
+/** What node's HTTP parser refused, as the status and stable code the client gets. */
+function clientErrorStatus(code: string | undefined): { status: number; code: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'HEADERS_TOO_LARGE' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'REQUEST_TIMEOUT' };
+  return { status: 400, code: 'BAD_REQUEST' };
+}
+
+/**
+ * Fastify's `clientErrorHandler`: node's parser rejects a request (headers over 16 KiB, a broken
+ * request line) before Fastify sees it. Answers problem+json with the security headers, then
+ * closes the connection, since the rest of what the client sends cannot be parsed.
+ */
+export function clientErrorHandler(service: string, log?: () => FastifyBaseLogger) {
+  return (error: NodeJS.ErrnoException, socket: Socket): void => {
+    // Nobody is left to answer, or the client went away first.
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const { status, code } = clientErrorStatus(error.code);
+    const title = STATUS_CODES[status] ?? 'Bad Request';
+    // Only the parser's code: the raw packet would put the client's headers (tokens) in the log.
+    log?.().debug({ code: error.code, status }, 'client error');
+    const body = JSON.stringify({
+      type: problemType(service, code),
+      title,
+      status,
+      code,
+      detail:
+        status === 431
+          ? 'The request headers exceed the limit of 16 KiB'
+          : 'The request could not be parsed as HTTP',
+    });
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const headers = {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+      ...SECURITY_HEADERS,
+    };
+    const head = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}`)
+      .join('\r\n');
+    socket.end(`HTTP/1.1 ${status} ${title}\r\n${head}\r\n\r\n${body}`, () => socket.destroy());
+  };
+}
+
 /** Installs the error and not-found handlers that answer every failure with problem+json. */
 export function installProblemHandlers(app: FastifyInstance, service: string): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const problem = toProblem(service, error, request);
-    if (problem.status >= 500) {
-      request.log.error({ err: error }, 'request failed');
-    } else {
-      request.log.info({ code: problem.code, status: problem.status }, 'request rejected');
-    }
-    return sendProblem(reply, problem);
-  });
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    replyWithProblem(service, error, request, reply),
+  );
 
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, {

@@ -3,6 +3,8 @@
 export * from './config.js';
 export * from './logger.js';
 export * from './errors.js';
+export * from './dependency-errors.js';
+export * from './security-headers.js';
 export * from './app.js';
 export * from './health.js';
 export * from './metrics.js';
@@ -11,3 +13,4 @@ export * from './provision.js';
 export * from './plugins/redis.js';
 export * from './plugins/nats.js';
 export * from './plugins/prisma.js';
+export * from './plugins/rate-limiter.js';

@@ -42,6 +42,7 @@ void t.test('applies defaults and converts strings', async (t) => {
     LOG_LEVEL: 'debug',
     NATS_NAMESPACE: '',
     NATS_STREAM_REPLICAS: 3,
+    CORS_ORIGINS: '',
     PROFILE_CACHE_TTL_SECONDS: 60,
     PROFILE_CACHE_ENABLED: false,
     JWT_PUBLIC_KEY: 'k'.repeat(64),

@@ -132,6 +132,14 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     },
   });
 
+  // smtp-server re-emits socket errors on the server; without a listener a client that dies
+  // mid-session (a notification-service SIGKILLed with pooled connections) would crash the test
+  // process. A reset by the peer is the client's business, not the sink's.
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code === 'ETIMEDOUT') return;
+    console.warn(`SMTP sink: ${error.message}`);
+  });
+
   server.listen(0, '127.0.0.1');
   await once(server.server, 'listening');
   const address = server.server.address();

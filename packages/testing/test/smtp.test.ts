@@ -1,5 +1,7 @@
 // The SMTP sink against a real SMTP client (nodemailer): what arrives, how headers read, and
 // refusals with the reply code a sender sees.
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import t from 'tap';
 import nodemailer from 'nodemailer';
 import { decodeWords, parseHeaders, startSmtpSink } from '../src/index.js';
@@ -75,6 +77,30 @@ void t.test('failNext(2, 451): two refusals with 451, then delivery', async (t) 
   t.equal(rejected?.responseCode, 550);
   t.match(rejected?.response, /No such user/);
   t.throws(() => sink.failNext(1, 250), /4xx or 5xx/);
+});
+
+void t.test('a client that resets its connection does not crash the process', async (t) => {
+  const sink = await startSmtpSink();
+  t.teardown(() => sink.close());
+  const socket = connect(sink.port, '127.0.0.1');
+  await once(socket, 'data'); // the greeting: the session is open
+  // Inside a transaction (after MAIL FROM) smtp-server reports a reset as an error, not quietly.
+  for (const command of ['EHLO crashing.example', 'MAIL FROM:<a@example.test>']) {
+    socket.write(`${command}\r\n`);
+    await once(socket, 'data');
+  }
+  socket.resetAndDestroy();
+
+  const transport = nodemailer.createTransport({ url: sink.url } as never);
+  t.teardown(() => transport.close());
+  await transport.sendMail({
+    from: 'a@example.test',
+    to: 'b@example.test',
+    subject: 'after',
+    text: 'x',
+  });
+  const [message] = await sink.waitFor(1);
+  t.equal(message!.subject, 'after', 'the sink still records mail after the reset');
 });
 
 void t.test('setDelay answers slowly', async (t) => {

@@ -1,13 +1,17 @@
 // notification-service's app factory: the platform base app (health, metrics, problem+json), the
 // NATS and Postgres plugins, the notifier (consumer, dead-letter worker), then the admin routes.
-// Readiness: NATS and Postgres, the two things the service cannot work without.
+// Readiness: NATS and Postgres, the two things the service cannot work without (Redis only
+// counts the admin routes' rate limits).
 import type { LoggerOptions } from 'pino';
 import {
+  corsOrigins,
   createApp,
   loggerOptions,
   natsPlugin,
   natsServers,
   prismaPlugin,
+  rateLimiterPlugin,
+  redisPlugin,
   type App,
 } from '@app/platform';
 import type { Config } from './config.js';
@@ -33,6 +37,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): App {
       nats: () => app.nats.ping(),
       postgres: () => app.prismaPing(),
     },
+    cors: { origins: corsOrigins(config.CORS_ORIGINS) },
   });
   void app.register(natsPlugin, { servers: natsServers(config.NATS_URL), name: SERVICE_NAME });
   void app.register(prismaPlugin, {
@@ -43,9 +48,29 @@ export function buildApp(config: Config, deps: AppDeps = {}): App {
     config,
     ...(deps.workerId ? { workerId: deps.workerId } : {}),
   });
+  // Not a readiness check: without Redis the admin routes only lose their rate limits.
+  void app.register(redisPlugin, {
+    url: config.REDIS_URL,
+    keyPrefix: config.NOTIFY_REDIS_PREFIX,
+    required: false,
+    connectionName: SERVICE_NAME,
+  });
+  void app.register(rateLimiterPlugin);
   void app.register(deadletterRoutes, {
     adminToken: config.ADMIN_TOKEN,
     defaultRate: config.NOTIFY_REDRIVE_RATE,
+    limits: {
+      perIp: {
+        name: 'admin-ip',
+        max: config.NOTIFY_RATE_ADMIN_MAX,
+        windowMs: config.NOTIFY_RATE_WINDOW_MS,
+      },
+      failures: {
+        name: 'admin-fail',
+        max: config.NOTIFY_RATE_ADMIN_FAILURES_MAX,
+        windowMs: config.NOTIFY_RATE_WINDOW_MS,
+      },
+    },
   });
   return app;
 }

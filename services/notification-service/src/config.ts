@@ -32,6 +32,13 @@ export const ConfigSchema = Type.Object({
   /** How often consumer pending / ack-pending are polled from the server for /metrics. */
   NOTIFY_METRICS_POLL_MS: IntEnv(5000, 100, 600_000),
   NOTIFY_GRACE_MS: IntEnv(10_000, 100, 600_000),
+  /** Redis holds only the admin routes' rate-limit counters (Redis down: no limits, no outage). */
+  NOTIFY_REDIS_PREFIX: Type.String({ default: 'notify:' }),
+  NOTIFY_RATE_WINDOW_MS: IntEnv(60_000, 1000),
+  /** Admin requests per client IP per window. */
+  NOTIFY_RATE_ADMIN_MAX: IntEnv(120, 1),
+  /** Wrong admin tokens per client IP per window; past it, that IP is refused (429) until the window ends. */
+  NOTIFY_RATE_ADMIN_FAILURES_MAX: IntEnv(10, 1),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -15,6 +15,7 @@ import { createPrisma, type PrismaClient } from '@app/db';
 import {
   isolatedDatabase,
   isolatedNats,
+  isolatedRedis,
   startSmtpSink,
   type IsolatedNats,
   type SmtpSink,
@@ -42,9 +43,10 @@ export async function testEnvironment(
   t: TestLike,
   vars: Record<string, string> = {},
 ): Promise<Env> {
-  const [db, nats, sink] = await Promise.all([
+  const [db, nats, redis, sink] = await Promise.all([
     isolatedDatabase(t),
     isolatedNats(t),
+    isolatedRedis(t),
     startSmtpSink(),
   ]);
   t.teardown(() => sink.close());
@@ -60,6 +62,8 @@ export async function testEnvironment(
       DATABASE_URL: db.url,
       NATS_URL: nats.url,
       NATS_NAMESPACE: nats.namespace,
+      REDIS_URL: redis.url,
+      NOTIFY_REDIS_PREFIX: redis.prefix,
       SMTP_URL: sink.url,
       ADMIN_TOKEN,
       LOG_LEVEL: 'warn',

@@ -3,10 +3,12 @@
 // profile-cache consumer and the outbox relay), then the routes. Readiness depends on Postgres
 // only: with Redis down the service answers from Postgres (x-cache: BYPASS).
 import {
+  corsOrigins,
   createApp,
   natsPlugin,
   natsServers,
   prismaPlugin,
+  rateLimiterPlugin,
   redisPlugin,
   type App,
 } from '@app/platform';
@@ -34,6 +36,7 @@ export async function buildApp(config: ProfileConfig, deps: ProfileDeps = {}): P
     logger: deps.logger ?? { level: config.LOG_LEVEL },
     ...(deps.logStream ? { logStream: deps.logStream } : {}),
     readiness: { postgres: () => app.prismaPing() },
+    cors: { origins: corsOrigins(config.CORS_ORIGINS) },
   });
 
   await app.register(prismaPlugin, {
@@ -51,6 +54,7 @@ export async function buildApp(config: ProfileConfig, deps: ProfileDeps = {}): P
     name: SERVICE_NAME,
     required: false,
   });
+  await app.register(rateLimiterPlugin, { prefix: config.PROFILE_REDIS_PREFIX });
   await app.register(authPlugin, {
     publicKey: config.JWT_PUBLIC_KEY,
     issuer: config.JWT_ISSUER,
@@ -69,6 +73,11 @@ export async function buildApp(config: ProfileConfig, deps: ProfileDeps = {}): P
   await app.register(profileRoutes, {
     schemaVersion: config.PROFILE_CACHE_SCHEMA_VERSION,
     maxAgeSeconds: config.PROFILE_HTTP_MAX_AGE_SECONDS,
+    patchLimit: {
+      name: 'profile-patch',
+      max: config.PROFILE_RATE_PATCH_MAX,
+      windowMs: config.PROFILE_RATE_WINDOW_MS,
+    },
   });
   return app;
 }

@@ -37,6 +37,9 @@ export const ProfileEnv = Type.Object({
   PROFILE_OUTBOX_RELAY: BoolEnv(true),
   PROFILE_OUTBOX_POLL_MS: IntEnv(5000, 10),
   PROFILE_SIGNUP_CONSUMER: BoolEnv(true),
+  PROFILE_RATE_WINDOW_MS: IntEnv(60_000, 1000),
+  /** Profile updates per user (token subject) per window. */
+  PROFILE_RATE_PATCH_MAX: IntEnv(30, 1),
 });
 
 export type ProfileConfig = Static<typeof ProfileEnv>;

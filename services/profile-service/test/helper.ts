@@ -59,6 +59,8 @@ export async function harness(t: TapLike, extraEnv: Record<string, string> = {})
     PROFILE_REDIS_TIMEOUT_MS: '2000',
     PROFILE_LEASE_WAIT_MS: '20000',
     PROFILE_LEASE_MS: '20000',
+    // Tests that are not about the update limit may write one profile many times.
+    PROFILE_RATE_PATCH_MAX: '100000',
     ...extraEnv,
   };
 

@@ -2,7 +2,14 @@
 // health, metrics, OpenAPI): plugins first (Postgres, Redis, NATS, tokens, limits, outbox relay),
 // then routes. Tests call it with their own config; server.ts with the environment's.
 import { createHash } from 'node:crypto';
-import { createApp, natsPlugin, natsServers, redisPlugin, type App } from '@app/platform';
+import {
+  corsOrigins,
+  createApp,
+  natsPlugin,
+  natsServers,
+  redisPlugin,
+  type App,
+} from '@app/platform';
 import type { RelayOptions } from '@app/outbox';
 import type { SignupConfig } from './config.js';
 import { outboxRelayPlugin } from './plugins/outbox-relay.js';
@@ -28,6 +35,7 @@ export async function buildApp(config: SignupConfig, deps: BuildDeps = {}): Prom
     logger: { level: config.LOG_LEVEL },
     ...(deps.logStream ? { logStream: deps.logStream } : {}),
     trustProxy: config.SIGNUP_TRUST_PROXY,
+    cors: { origins: corsOrigins(config.CORS_ORIGINS) },
     // NATS is deliberately not a readiness check: while it is down the outbox keeps the events.
     readiness: { postgres: async () => app.pg.query('SELECT 1') },
   });

@@ -25,8 +25,3 @@ export const idempotencyInProgress = () =>
     'A request with this Idempotency-Key is still being processed',
     'Retry later to get its result.',
   );
-
-export const rateLimited = (retryAfterSeconds: number) =>
-  httpError(429, 'RATE_LIMITED', 'Too many requests', `Retry in ${retryAfterSeconds} s.`, {
-    retryAfterSeconds,
-  });

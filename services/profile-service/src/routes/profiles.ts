@@ -1,7 +1,7 @@
 // /v1/profiles: public reads (cache-aside, ETag / If-None-Match, x-cache) and the owner's PATCH.
 // Handlers stay thin: validation is in the schemas, the cache and database in `app.profiles`.
 import { createHash } from 'node:crypto';
-import type { App } from '@app/platform';
+import type { App, RateLimitRule } from '@app/platform';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { forbidden, overloaded, profileNotFound } from '../errors.js';
@@ -21,6 +21,8 @@ export interface ProfileRoutesOptions {
   /** Part of every ETag, so that a new cached shape never matches an old validator. */
   schemaVersion: number;
   maxAgeSeconds: number;
+  /** Updates per token subject: one account cannot flood the outbox and the cache with writes. */
+  patchLimit: RateLimitRule;
 }
 
 const problems = {
@@ -131,13 +133,20 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
         params: IdParams,
         body: ProfilePatchBody,
         headers: Type.Object({ authorization: Type.Optional(Type.String()) }),
-        response: { 200: Profile, 401: ProblemRef, 403: ProblemRef, ...problems },
+        response: {
+          200: Profile,
+          401: ProblemRef,
+          403: ProblemRef,
+          429: ProblemRef,
+          ...problems,
+        },
       },
     },
     async (request, reply) => {
       const id = request.params.id.toLowerCase();
       const subject = await app.authenticate(request);
       if (subject.toLowerCase() !== id) throw forbidden();
+      await app.rateLimiter.enforce(options.patchLimit, id, reply);
       const traceparent = request.headers.traceparent;
       const profile = await app.profiles.update(
         id,

@@ -1,4 +1,6 @@
-// TypeBox schemas of profile-service's HTTP bodies, params and query strings.
+// TypeBox schemas of profile-service's HTTP bodies, params and query strings. Body strings are
+// SafeStrings: Postgres cannot store NUL or unpaired surrogates, so they are refused here (400).
+import { SafeString } from '@app/contracts';
 import { Type, type Static } from '@sinclair/typebox';
 
 const UUID_SOURCE = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
@@ -38,11 +40,11 @@ export const ProfileList = Type.Object({
 
 export const ProfilePatchBody = Type.Object(
   {
-    displayName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    bio: Type.Optional(Type.Union([Type.String({ maxLength: 500 }), Type.Null()])),
+    displayName: Type.Optional(SafeString({ minLength: 1, maxLength: 100 })),
+    bio: Type.Optional(Type.Union([SafeString({ maxLength: 500 }), Type.Null()])),
     avatarUrl: Type.Optional(
       Type.Union([
-        Type.String({ maxLength: 2048, pattern: '^https://[^\\s]+$', description: 'an https URL' }),
+        SafeString({ maxLength: 2048, pattern: '^https://[^\\s]+$', description: 'an https URL' }),
         Type.Null(),
       ]),
     ),

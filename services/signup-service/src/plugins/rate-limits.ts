@@ -1,11 +1,10 @@
-// Rate limits as `app.limits`, counted in Redis so that every replica shares them: signups per IP,
-// logins per IP and per email (the latter slows password guessing spread over many IPs). Redis down
-// lets requests through: an unavailable limiter must not take signups down with it.
+// Rate limits as `app.limits`: signups per IP, logins per IP and per email (the latter slows
+// password guessing spread over many IPs). Counted by platform's Redis limiter, so every replica
+// shares them and a Redis outage lets requests through instead of taking signups down.
 import { createHash } from 'node:crypto';
-import rateLimit from '@fastify/rate-limit';
+import { rateLimiterPlugin, type RateLimitRule } from '@app/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { rateLimited } from '../errors.js';
 
 export interface RateLimitsPluginOptions {
   windowMs: number;
@@ -28,43 +27,23 @@ declare module 'fastify' {
 
 export const rateLimitsPlugin = fp<RateLimitsPluginOptions>(
   async (app: FastifyInstance, options) => {
-    // Keys live under the redis plugin's key prefix; `rl:` separates them from anything else.
-    await app.register(rateLimit, {
-      global: false,
-      redis: app.redis,
-      nameSpace: 'rl:',
-      skipOnError: true,
+    await app.register(rateLimiterPlugin);
+    const rule = (name: string, max: number): RateLimitRule => ({
+      name,
+      max,
+      windowMs: options.windowMs,
     });
-    const limiter = (name: string, max: number, key: (request: FastifyRequest) => string) =>
-      app.createRateLimit({
-        max,
-        timeWindow: options.windowMs,
-        keyGenerator: (r) => `${name}:${key(r)}`,
-        skipOnError: true,
-      });
-
-    const signupIp = limiter('signup-ip', options.signupMax, (r) => r.ip);
-    const loginIp = limiter('login-ip', options.loginIpMax, (r) => r.ip);
-    const emailKeys = new WeakMap<FastifyRequest, string>();
-    // Hashed so that Redis never holds the email addresses people try to log in with.
-    const loginEmail = limiter('login-email', options.loginEmailMax, (r) => emailKeys.get(r) ?? '');
-
-    const check = async (result: Awaited<ReturnType<typeof signupIp>>, reply: FastifyReply) => {
-      if (result.isAllowed || !result.isExceeded) return;
-      const seconds = Math.max(1, result.ttlInSeconds);
-      void reply.header('retry-after', String(seconds));
-      throw rateLimited(seconds);
-    };
+    const signupIp = rule('signup-ip', options.signupMax);
+    const loginIp = rule('login-ip', options.loginIpMax);
+    const loginEmail = rule('login-email', options.loginEmailMax);
 
     app.decorate('limits', {
-      signup: async (request, reply) => check(await signupIp(request), reply),
+      signup: (request, reply) => app.rateLimiter.enforce(signupIp, request.ip, reply),
       login: async (request, reply, email) => {
-        await check(await loginIp(request), reply);
-        emailKeys.set(
-          request,
-          createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 32),
-        );
-        await check(await loginEmail(request), reply);
+        await app.rateLimiter.enforce(loginIp, request.ip, reply);
+        // Hashed so that Redis never holds the email addresses people try to log in with.
+        const hashed = createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 32);
+        await app.rateLimiter.enforce(loginEmail, hashed, reply);
       },
     } satisfies Limits);
   },

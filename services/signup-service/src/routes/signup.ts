@@ -50,6 +50,9 @@ export async function signupRoutes(app: App, options: SignupRouteOptions): Promi
   app.post(
     '/v1/signup',
     {
+      // Counted before the body is read or validated: every attempt from an IP spends its budget,
+      // malformed and oversized ones too, so a flood is refused at the cheapest point.
+      onRequest: async (request, reply) => app.limits.signup(request, reply),
       schema: {
         summary: 'Create an account',
         body: SignupBody,
@@ -66,7 +69,6 @@ export async function signupRoutes(app: App, options: SignupRouteOptions): Promi
       },
     },
     async (request, reply) => {
-      await app.limits.signup(request, reply);
       const key = request.headers['idempotency-key'];
       const traceparent = traceparentFor(request.headers.traceparent);
 

@@ -1,23 +1,25 @@
 // Admin routes over the dead-letter stream: list with filters, and redrive (dry run by default)
 // to the original subjects at a bounded rate. Protected by a bearer ADMIN_TOKEN compared in
-// constant time; the handlers only call lib/redrive.ts.
+// constant time, and rate-limited per client IP, with a tighter budget for wrong tokens so that
+// guessing the token is refused (429) long before it could succeed. Handlers call lib/redrive.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import type { App } from '@app/platform';
+import { SafeString } from '@app/contracts';
+import { rateLimited, type App, type RateLimitRule } from '@app/platform';
 import { errors } from '../../errors.js';
 import { checkFilter, listDeadLetters, redrive, type DeadLetterFilter } from '../../lib/redrive.js';
 
 const Filter = Type.Object(
   {
     subject: Type.Optional(
-      Type.String({
+      SafeString({
         minLength: 1,
         maxLength: 256,
         description: 'original subject; * and > allowed',
       }),
     ),
     reason: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 200, description: 'substring of Dlq-Reason' }),
+      SafeString({ minLength: 1, maxLength: 200, description: 'substring of Dlq-Reason' }),
     ),
     since: Type.Optional(Type.String({ format: 'date-time' })),
     until: Type.Optional(Type.String({ format: 'date-time' })),
@@ -28,8 +30,8 @@ const Filter = Type.Object(
 );
 const ListQuery = Type.Object(
   {
-    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    subject: Type.Optional(SafeString({ minLength: 1, maxLength: 256 })),
+    reason: Type.Optional(SafeString({ minLength: 1, maxLength: 200 })),
     since: Type.Optional(Type.String({ format: 'date-time' })),
     until: Type.Optional(Type.String({ format: 'date-time' })),
     limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
@@ -60,7 +62,7 @@ const RedriveBody = Type.Object(
     rate: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 10_000, description: 'messages per second' }),
     ),
-    actor: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    actor: Type.Optional(SafeString({ minLength: 1, maxLength: 100 })),
   },
   { additionalProperties: false },
 );
@@ -85,16 +87,34 @@ function digest(value: string): Buffer {
 export interface AdminRouteOptions {
   adminToken: string | undefined;
   defaultRate: number;
+  limits: {
+    /** Every admin request, per client IP. */
+    perIp: RateLimitRule;
+    /** Wrong tokens per client IP; once spent, even the right token waits for the window. */
+    failures: RateLimitRule;
+  };
 }
 
 export async function deadletterRoutes(app: App, options: AdminRouteOptions): Promise<void> {
   // Hashing both sides first gives equal-length buffers, so the comparison time reveals nothing.
   const expected = options.adminToken ? digest(options.adminToken) : undefined;
-  app.addHook('onRequest', async (request) => {
+  const { perIp, failures } = options.limits;
+  app.addHook('onRequest', async (request, reply) => {
     if (!expected) throw errors.adminDisabled();
+    await app.rateLimiter.enforce(perIp, request.ip, reply);
+    const lockout = await app.rateLimiter.peek(failures, request.ip);
+    if (!lockout.allowed) {
+      void reply.header('retry-after', String(lockout.retryAfterSeconds));
+      throw rateLimited(lockout.retryAfterSeconds);
+    }
     const header = request.headers.authorization ?? '';
     const match = /^Bearer (.+)$/i.exec(header);
-    if (!match?.[1] || !timingSafeEqual(digest(match[1]), expected)) throw errors.unauthorized();
+    if (!match?.[1]) throw errors.unauthorized();
+    if (!timingSafeEqual(digest(match[1]), expected)) {
+      // Only a presented, wrong token counts: a probe without one is not guessing.
+      await app.rateLimiter.hit(failures, request.ip);
+      throw errors.unauthorized();
+    }
   });
 
   const toFilter = (f: Static<typeof Filter> | Static<typeof ListQuery>): DeadLetterFilter => {
@@ -113,6 +133,7 @@ export async function deadletterRoutes(app: App, options: AdminRouteOptions): Pr
           200: Type.Object({ count: Type.Integer(), items: Type.Array(DeadLetter) }),
           400: problem,
           401: problem,
+          429: problem,
           503: problem,
         },
       },
@@ -129,7 +150,7 @@ export async function deadletterRoutes(app: App, options: AdminRouteOptions): Pr
       schema: {
         summary: 'Republish chosen dead letters to their original subject (dryRun shows only)',
         body: RedriveBody,
-        response: { 200: RedriveReply, 400: problem, 401: problem, 503: problem },
+        response: { 200: RedriveReply, 400: problem, 401: problem, 429: problem, 503: problem },
       },
     },
     async (request) => {

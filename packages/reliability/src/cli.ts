@@ -1,0 +1,100 @@
+// `pnpm reliability`: the whole suite at full size (RELIABILITY_SIZE=ci for the reduced one): fault
+// scenarios under load, HTTP fuzzing and bad bus messages, security checks, each on a fresh system.
+// Writes results/latest.json and results/latest.md. The only module that reads the environment.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fuzzRoutes } from './fuzz.js';
+import { httpRequest } from './http.js';
+import { publishBadMessages } from './messages.js';
+import { renderMarkdown, type RunReport } from './report.js';
+import { runScenario, SCENARIOS, sizeParams, type Size } from './scenarios.js';
+import { securityChecks } from './security.js';
+import { PACKAGE_DIR, startSystem } from './system.js';
+
+const sizeArg = process.argv.find((a) => a.startsWith('--size='))?.slice(7);
+const size = (sizeArg ?? process.env.RELIABILITY_SIZE ?? 'full') as Size;
+const params = sizeParams(size);
+const only = process.argv.filter((a) => !a.startsWith('--')).slice(2);
+const seed = Number(process.env.RELIABILITY_SEED ?? Date.now() % 1_000_000);
+const log = (line: string) => process.stderr.write(`[reliability] ${line}\n`);
+const started = Date.now();
+
+const report: RunReport = {
+  size: size === 'full' ? 'full' : 'ci',
+  startedAt: new Date(started).toISOString(),
+  durationMs: 0,
+  node: process.version,
+  seed,
+  scenarios: [],
+  fuzz: [],
+  badMessages: { results: [], validEmailArrived: false },
+  security: [],
+};
+
+log(`size ${size}, seed ${seed}`);
+const faults = await startSystem();
+try {
+  for (const [i, scenario] of SCENARIOS.entries()) {
+    if (only.length && !only.some((o) => scenario.name.includes(o))) continue;
+    report.scenarios.push(await runScenario(faults, scenario, i, { params, log }));
+  }
+} finally {
+  await faults.close();
+}
+
+log('fuzzing');
+const fuzz = await startSystem({ logLevel: 'warn' });
+try {
+  const res = await httpRequest(fuzz.url('signup-service'), {
+    method: 'POST',
+    path: '/v1/signup',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: 'fuzz-owner@reliability.example',
+      password: 'Fuzz owner 9',
+      displayName: 'Fuzz',
+    }),
+  });
+  const owner = JSON.parse(res.body) as { userId: string; accessToken: string };
+  report.fuzz = await fuzzRoutes(
+    fuzz,
+    { userId: owner.userId, token: owner.accessToken, adminToken: fuzz.adminToken },
+    { runsPerRoute: params.fuzzRunsPerRoute, seed },
+  );
+  log('bad messages');
+  report.badMessages = await publishBadMessages(fuzz, 60_000);
+} finally {
+  await fuzz.close();
+}
+
+log('security');
+const limits = { signupMax: 8, loginEmailMax: 5 };
+const secure = await startSystem({
+  logLevel: 'debug',
+  env: {
+    'signup-service': {
+      SIGNUP_RATE_SIGNUP_MAX: String(limits.signupMax),
+      SIGNUP_RATE_LOGIN_EMAIL_MAX: String(limits.loginEmailMax),
+    },
+  },
+});
+try {
+  report.security = await securityChecks(secure, limits);
+} finally {
+  await secure.close();
+}
+
+report.durationMs = Date.now() - started;
+const dir = join(PACKAGE_DIR, 'results');
+await mkdir(dir, { recursive: true });
+await writeFile(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+const md = renderMarkdown(report);
+await writeFile(join(dir, 'latest.md'), md);
+process.stdout.write(md);
+const failed =
+  report.scenarios.some((s) => !s.ok) ||
+  report.fuzz.some((f) => f.failures.length > 0) ||
+  report.security.some((c) => !c.ok) ||
+  !report.badMessages.validEmailArrived ||
+  report.badMessages.results.some((b) => !b.deadLettered);
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,159 @@
+// A steady, bounded load of signups and profile reads against the real services: open loop at a
+// fixed rate (a fault does not slow the offered load down), capped in flight so that an outage
+// cannot pile up unbounded requests, and every request recorded with when it started, when it
+// ended and what came back, which is what the scenario checks count afterwards.
+import { randomUUID } from 'node:crypto';
+import { httpRequest, NetworkError, problemViolation, type HttpResponse } from './http.js';
+
+export type RequestKind = 'signup' | 'read';
+
+export interface RequestRecord {
+  kind: RequestKind;
+  target: 'signup-service' | 'profile-service';
+  startedAt: number;
+  endedAt: number;
+  /** HTTP status, or undefined when no answer came (then `error` says why). */
+  status?: number;
+  error?: string;
+  /** Set when an error answer is not problem+json. */
+  problem?: string;
+  email?: string;
+  userId?: string;
+}
+
+export interface LoadOptions {
+  signupUrl: string;
+  profileUrl: string;
+  /** Every signup's email is `<tag>-<n>-<random>@reliability.example`. */
+  tag: string;
+  signupsPerSecond: number;
+  readsPerSecond: number;
+  maxInFlight?: number;
+  timeoutMs?: number;
+  password?: string;
+}
+
+export const LOAD_PASSWORD = 'Reliability pass 9!';
+
+export class Load {
+  readonly records: RequestRecord[] = [];
+  /** Requests not sent because maxInFlight was reached. */
+  shed = 0;
+  private readonly userIds: string[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private sent = { signup: 0, read: 0 };
+  private n = 0;
+
+  constructor(private readonly o: LoadOptions) {}
+
+  start(): this {
+    this.startedAt = Date.now();
+    this.timer = setInterval(() => this.tick(), 20);
+    return this;
+  }
+
+  /** Stops issuing requests and waits for the ones in flight (bounded by their timeout). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await Promise.all([...this.inFlight]);
+  }
+
+  /** One signup outside the steady rate (recovery probes); recorded like the others. */
+  signup(): Promise<RequestRecord> {
+    return this.track(this.doSignup());
+  }
+
+  signups(): RequestRecord[] {
+    return this.records.filter((r) => r.kind === 'signup');
+  }
+
+  private tick(): void {
+    const elapsed = (Date.now() - this.startedAt) / 1000;
+    const max = this.o.maxInFlight ?? 64;
+    const due = (kind: RequestKind, rate: number) => Math.floor(elapsed * rate) - this.sent[kind];
+    for (let i = due('signup', this.o.signupsPerSecond); i > 0; i--) {
+      this.sent.signup++;
+      if (this.inFlight.size >= max) this.shed++;
+      else void this.track(this.doSignup());
+    }
+    for (let i = due('read', this.o.readsPerSecond); i > 0; i--) {
+      this.sent.read++;
+      if (this.inFlight.size >= max) this.shed++;
+      else void this.track(this.doRead());
+    }
+  }
+
+  private track(p: Promise<RequestRecord>): Promise<RequestRecord> {
+    const done = p.then(() => undefined);
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+    return p;
+  }
+
+  private async send(
+    record: RequestRecord,
+    url: string,
+    path: string,
+    init: { method?: string; body?: string; headers?: Record<string, string> },
+  ): Promise<HttpResponse | undefined> {
+    try {
+      const res = await httpRequest(url, { ...init, path, timeoutMs: this.o.timeoutMs ?? 15_000 });
+      record.status = res.status;
+      const violation = problemViolation(res);
+      if (violation) record.problem = violation;
+      return res;
+    } catch (error) {
+      record.error = error instanceof NetworkError ? error.code : (error as Error).message;
+      return undefined;
+    } finally {
+      record.endedAt = Date.now();
+      this.records.push(record);
+    }
+  }
+
+  private async doSignup(): Promise<RequestRecord> {
+    const n = ++this.n;
+    const email = `${this.o.tag}-${n}-${randomUUID().slice(0, 8)}@reliability.example`;
+    const record: RequestRecord = {
+      kind: 'signup',
+      target: 'signup-service',
+      startedAt: Date.now(),
+      endedAt: 0,
+      email,
+    };
+    const res = await this.send(record, this.o.signupUrl, '/v1/signup', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        email,
+        password: this.o.password ?? LOAD_PASSWORD,
+        displayName: `Load ${n}`,
+      }),
+    });
+    if (res?.status === 201) {
+      const body = JSON.parse(res.body) as { userId: string };
+      record.userId = body.userId;
+      this.userIds.push(body.userId);
+    }
+    return record;
+  }
+
+  private async doRead(): Promise<RequestRecord> {
+    // Mostly known users (cache hits and misses), one in ten unknown (404, negative cache).
+    const known = this.userIds.length > 0 && Math.random() < 0.9;
+    const id = known
+      ? this.userIds[Math.floor(Math.random() * this.userIds.length)]!
+      : randomUUID();
+    const record: RequestRecord = {
+      kind: 'read',
+      target: 'profile-service',
+      startedAt: Date.now(),
+      endedAt: 0,
+    };
+    await this.send(record, this.o.profileUrl, `/v1/profiles/${id}`, {});
+    return record;
+  }
+}

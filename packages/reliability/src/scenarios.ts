@@ -1,0 +1,361 @@
+// The fault scenarios: each runs a steady signup + profile-read load, injects one fault (a service
+// SIGKILLed or SIGTERMed and restarted, nats-server restarted, Redis stopped, Postgres cut at the
+// proxy, SMTP answering 4xx), then waits for the pipeline to settle and checks the invariants by
+// counting. What each scenario allows (which 5xx, which unanswered requests) is stated in `allows`
+// and enforced in `evaluate`; everything else is a violation.
+import { account, settle, waitFor, type Accounting } from './ledger.js';
+import { Load, type RequestRecord } from './load.js';
+import type { SmtpSink } from '@app/testing';
+import { GRACE_MS, type ServiceName, type System } from './system.js';
+
+export type Size = 'ci' | 'full';
+
+export interface SizeParams {
+  warmMs: number;
+  afterMs: number;
+  signupsPerSecond: number;
+  readsPerSecond: number;
+  killDownMs: number;
+  natsDownMs: number;
+  redisDownMs: number;
+  postgresCutMs: number;
+  smtpFailMs: number;
+  settleTimeoutMs: number;
+  fuzzRunsPerRoute: number;
+}
+
+export const SIZES: Record<Size, SizeParams> = {
+  ci: {
+    warmMs: 1000,
+    afterMs: 1000,
+    signupsPerSecond: 6,
+    readsPerSecond: 25,
+    killDownMs: 500,
+    natsDownMs: 2000,
+    redisDownMs: 2000,
+    postgresCutMs: 2000,
+    smtpFailMs: 3000,
+    settleTimeoutMs: 60_000,
+    fuzzRunsPerRoute: 1000,
+  },
+  full: {
+    warmMs: 5000,
+    afterMs: 5000,
+    signupsPerSecond: 15,
+    readsPerSecond: 80,
+    killDownMs: 2000,
+    natsDownMs: 5000,
+    redisDownMs: 10_000,
+    postgresCutMs: 5000,
+    smtpFailMs: 10_000,
+    settleTimeoutMs: 120_000,
+    fuzzRunsPerRoute: 3000,
+  },
+};
+
+export function sizeParams(size: string | undefined): SizeParams {
+  if (size === undefined || size === '' || size === 'ci') return SIZES.ci;
+  if (size === 'full') return SIZES.full;
+  throw new Error(`size must be "ci" or "full", got "${size}"`);
+}
+
+/** What happened to the system during a fault: the window the allowances refer to. */
+export interface FaultWindow {
+  start: number;
+  /** When the fault was removed (broker back, service restarted and ready). */
+  restoredAt: number;
+  /** For SIGTERM scenarios: when the signal was sent, and how the process exited. */
+  signalAt?: number;
+  exit?: { code: number | null; signal: string | null; ms: number; graceMs: number };
+}
+
+export interface Scenario {
+  name: string;
+  fault: string;
+  /** In words, what is allowed besides 2xx/4xx answers (shown in the report). */
+  allows: string;
+  /** Services whose requests may go unanswered (connection refused/reset) during the window. */
+  down?: ServiceName;
+  /** A 5xx that is a correct answer during the window (e.g. 503 while Postgres is cut). */
+  allowed5xx?: (r: RequestRecord, w: FaultWindow) => boolean;
+  inject(system: System, p: SizeParams): Promise<FaultWindow>;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Makes the sink answer 451 to every message for `ms`, then accept again (keeping what it has). */
+async function smtpFailFor(sink: SmtpSink, ms: number): Promise<void> {
+  sink.failNext(1_000_000, 451, 'Mailbox busy, try later');
+  await pause(ms);
+  const kept = [...sink.messages];
+  sink.clear(); // drops the pending failures (and the list, restored below)
+  sink.messages.push(...kept);
+}
+
+function kill(name: ServiceName): Scenario {
+  return {
+    name: `kill -9 ${name}`,
+    fault: `SIGKILL ${name}, restart it after a pause`,
+    allows: `requests to ${name} unanswered (refused/reset) until it is back; no 5xx`,
+    down: name,
+    async inject(system, p) {
+      const start = Date.now();
+      await system.kill(name);
+      await pause(p.killDownMs);
+      await system.restart(name);
+      return { start, restoredAt: Date.now() };
+    },
+  };
+}
+
+function term(name: ServiceName): Scenario {
+  return {
+    name: `SIGTERM ${name}`,
+    fault: `SIGTERM ${name} during load, restart it once it exited`,
+    allows: `new connections to ${name} refused after the signal; every request sent >= 100 ms before it answered; exit 0 within ${GRACE_MS[name]} ms`,
+    down: name,
+    async inject(system) {
+      const start = Date.now();
+      const exit = await system.term(name);
+      await system.restart(name);
+      return {
+        start,
+        restoredAt: Date.now(),
+        signalAt: start,
+        exit: { ...exit, graceMs: GRACE_MS[name] },
+      };
+    },
+  };
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'baseline',
+    fault: 'none',
+    allows: 'nothing: every request answered, no 5xx',
+    async inject() {
+      const now = Date.now();
+      return { start: now, restoredAt: now };
+    },
+  },
+  kill('signup-service'),
+  kill('profile-service'),
+  kill('notification-service'),
+  {
+    name: 'restart nats-server',
+    fault: 'stop nats-server, start it again on the same port and store',
+    allows: 'no 5xx: signups are kept in the outbox, reads do not need NATS',
+    async inject(system, p) {
+      const start = Date.now();
+      await system.nats.stop();
+      await pause(p.natsDownMs);
+      await system.nats.start();
+      return { start, restoredAt: Date.now() };
+    },
+  },
+  {
+    name: 'stop redis',
+    fault: 'stop redis-server, start it again',
+    allows: 'no 5xx: reads bypass the cache, the rate limiter fails open',
+    async inject(system, p) {
+      const start = Date.now();
+      await system.redis.stop();
+      await pause(p.redisDownMs);
+      await system.redis.start();
+      return { start, restoredAt: Date.now() };
+    },
+  },
+  {
+    name: 'cut postgres',
+    fault: 'reset every Postgres connection at the proxy and refuse new ones',
+    allows:
+      'while cut (and 2 s after): 503 problem+json for signups and uncached reads; 500 is a violation',
+    allowed5xx: (r, w) =>
+      r.status === 503 && !r.problem && r.endedAt >= w.start && r.startedAt <= w.restoredAt + 2000,
+    async inject(system, p) {
+      const start = Date.now();
+      system.pgProxy.cut();
+      await pause(p.postgresCutMs);
+      system.pgProxy.restore();
+      return { start, restoredAt: Date.now() };
+    },
+  },
+  {
+    name: 'smtp 4xx',
+    fault: 'the SMTP server answers 451 to every message, then accepts again',
+    allows: 'no 5xx; an event that runs out of deliveries during the outage is a dead letter',
+    async inject(system, p) {
+      const start = Date.now();
+      await smtpFailFor(system.smtp, p.smtpFailMs);
+      return { start, restoredAt: Date.now() };
+    },
+  },
+  term('signup-service'),
+  term('profile-service'),
+  term('notification-service'),
+];
+
+export interface ScenarioResult {
+  name: string;
+  fault: string;
+  allows: string;
+  requests: number;
+  reads: number;
+  /** Every 5xx answer, allowed or not. */
+  status5xx: number;
+  unexpected5xx: number;
+  /** Requests that got no answer (refused, reset, timed out). */
+  unanswered: number;
+  unexpectedUnanswered: number;
+  notProblemJson: number;
+  shed: number;
+  signups: number;
+  emails: number;
+  deadLetters: number;
+  duplicates: number;
+  lost: number;
+  /** Emails of signups whose 201 never reached the client (the user exists: not a loss). */
+  emailsWithout201: number;
+  /** From the fault's removal to the first new signup's welcome email. */
+  recoveryMs: number;
+  exit?: FaultWindow['exit'];
+  violations: string[];
+  ok: boolean;
+}
+
+function evaluate(
+  scenario: Scenario,
+  records: RequestRecord[],
+  window: FaultWindow,
+  accounting: Accounting,
+): string[] {
+  const violations: string[] = [];
+  const sample = (rs: RequestRecord[]) =>
+    rs
+      .slice(0, 3)
+      .map((r) => `${r.kind} ${r.status ?? r.error} at +${r.startedAt - window.start} ms`)
+      .join(', ');
+
+  const bad5xx = records.filter(
+    (r) => r.status !== undefined && r.status >= 500 && !scenario.allowed5xx?.(r, window),
+  );
+  if (bad5xx.length) violations.push(`${bad5xx.length} unexpected 5xx (${sample(bad5xx)})`);
+
+  const notProblem = records.filter((r) => r.problem);
+  if (notProblem.length)
+    violations.push(
+      `${notProblem.length} error answers not problem+json (${notProblem[0]?.problem})`,
+    );
+
+  const badUnanswered = records.filter((r) => r.error && !unansweredAllowed(scenario, r, window));
+  if (badUnanswered.length)
+    violations.push(`${badUnanswered.length} requests got no answer (${sample(badUnanswered)})`);
+
+  if (window.exit) {
+    if (window.exit.code !== 0)
+      violations.push(`exited with ${window.exit.signal ?? `code ${window.exit.code}`}, not 0`);
+    if (window.exit.ms > window.exit.graceMs)
+      violations.push(`exit took ${window.exit.ms} ms, grace is ${window.exit.graceMs} ms`);
+  }
+  if (accounting.lost)
+    violations.push(
+      `${accounting.lost} signups lost: ${accounting.lostEmails.slice(0, 3).join(', ')}`,
+    );
+  if (accounting.duplicates)
+    violations.push(
+      `${accounting.duplicates} duplicates (${accounting.sameMessageIdDuplicates} with one Message-ID): ${accounting.duplicateEmails.slice(0, 3).join(', ')}`,
+    );
+  return violations;
+}
+
+function unansweredAllowed(scenario: Scenario, r: RequestRecord, w: FaultWindow): boolean {
+  if (!scenario.down || r.target !== scenario.down) return false;
+  if (r.endedAt < w.start || r.startedAt > w.restoredAt) return false;
+  // After SIGTERM, requests that reached the service before the signal must be answered; 100 ms
+  // is ample on loopback for a request to be read (a kill -9 may cut anything).
+  if (w.signalAt !== undefined) return r.startedAt > w.signalAt - 100;
+  return true;
+}
+
+export interface RunOptions {
+  params: SizeParams;
+  /** Called with one line per phase (the CLI prints them). */
+  log?: (line: string) => void;
+}
+
+/** Runs one scenario on a running system (scenarios share it; each tags its own signups). */
+export async function runScenario(
+  system: System,
+  scenario: Scenario,
+  index: number,
+  options: RunOptions,
+): Promise<ScenarioResult> {
+  const p = options.params;
+  const log = options.log ?? (() => undefined);
+  const load = new Load({
+    signupUrl: system.url('signup-service'),
+    profileUrl: system.url('profile-service'),
+    tag: `s${index}`,
+    signupsPerSecond: p.signupsPerSecond,
+    readsPerSecond: p.readsPerSecond,
+  }).start();
+  log(`${scenario.name}: load running`);
+  await pause(p.warmMs);
+  const window = await scenario.inject(system, p);
+  log(`${scenario.name}: fault removed after ${window.restoredAt - window.start} ms`);
+
+  // Recovery: a new signup after the fault goes all the way to its welcome email.
+  const probe = await waitFor(
+    'a signup answered 201 after the fault',
+    async () => {
+      const r = await load.signup();
+      return r.status === 201 ? r : false;
+    },
+    p.settleTimeoutMs,
+  );
+  await waitFor(
+    `the welcome email of ${probe.email}`,
+    async () =>
+      system.smtp.messages.some((m) => m.envelopeTo.includes(probe.email!)) ? true : false,
+    p.settleTimeoutMs,
+  );
+  const recoveryMs = Date.now() - window.restoredAt;
+  await pause(p.afterMs);
+  await load.stop();
+
+  const signups = load.signups();
+  const answered = signups.filter((r) => r.status === 201).map((r) => r.email!);
+  const notAnswered = signups.filter((r) => r.status !== 201).map((r) => r.email!);
+  await settle(system, answered, p.settleTimeoutMs).catch((error: Error) => log(error.message));
+  const accounting = await account(system, answered, notAnswered);
+  const violations = evaluate(scenario, load.records, window, accounting);
+  const records = load.records;
+  const result: ScenarioResult = {
+    name: scenario.name,
+    fault: scenario.fault,
+    allows: scenario.allows,
+    requests: records.length,
+    reads: records.filter((r) => r.kind === 'read').length,
+    status5xx: records.filter((r) => (r.status ?? 0) >= 500).length,
+    unexpected5xx: records.filter(
+      (r) => (r.status ?? 0) >= 500 && !scenario.allowed5xx?.(r, window),
+    ).length,
+    unanswered: records.filter((r) => r.error).length,
+    unexpectedUnanswered: records.filter((r) => r.error && !unansweredAllowed(scenario, r, window))
+      .length,
+    notProblemJson: records.filter((r) => r.problem).length,
+    shed: load.shed,
+    signups: accounting.signups,
+    emails: accounting.emailed,
+    deadLetters: accounting.deadLettered,
+    duplicates: accounting.duplicates,
+    lost: accounting.lost,
+    emailsWithout201: accounting.unanswered,
+    recoveryMs,
+    ...(window.exit ? { exit: window.exit } : {}),
+    violations,
+    ok: violations.length === 0,
+  };
+  log(`${scenario.name}: ${result.ok ? 'ok' : `VIOLATED: ${violations.join('; ')}`}`);
+  return result;
+}

@@ -1,0 +1,403 @@
+// Hostile-client checks against the running services: forged and misused JWTs, admin routes
+// without or with a wrong token, rate limits, body and header size limits, security headers on
+// every answer (errors included), CORS, and finally the children's logs searched for the secrets
+// the checks used. Each check is a named pass/fail with what was seen, so that the test asserts
+// them one by one and the report lists them.
+import { createHmac, createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { createApp } from '@app/platform';
+import { httpRequest, problemViolation, type HttpResponse } from './http.js';
+import type { System } from './system.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Headers @fastify/helmet sets that every answer must carry. */
+export const SECURITY_HEADERS: Record<string, RegExp> = {
+  'x-content-type-options': /^nosniff$/,
+  'x-frame-options': /^SAMEORIGIN$/,
+  'strict-transport-security': /max-age=\d+/,
+  'referrer-policy': /no-referrer/,
+  'x-dns-prefetch-control': /^off$/,
+  'cross-origin-resource-policy': /same-origin/,
+};
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** A JWT signed with `alg`: EdDSA with a PEM private key, HS256 with a secret, none unsigned. */
+export function forgeJwt(
+  alg: 'EdDSA' | 'HS256' | 'none',
+  claims: Record<string, unknown>,
+  key = '',
+): string {
+  const head = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
+  if (alg === 'none') return `${head}.`;
+  if (alg === 'HS256')
+    return `${head}.${createHmac('sha256', key).update(head).digest('base64url')}`;
+  return `${head}.${sign(null, Buffer.from(head), createPrivateKey(key)).toString('base64url')}`;
+}
+
+export const SECURITY_PASSWORD = 'Sekr3t-Passw0rd-never-logged';
+
+export interface SecurityOptions {
+  /** SIGNUP_RATE_SIGNUP_MAX / SIGNUP_RATE_LOGIN_EMAIL_MAX the system was started with. */
+  signupMax: number;
+  loginEmailMax: number;
+}
+
+export async function securityChecks(system: System, options: SecurityOptions): Promise<Check[]> {
+  const checks: Check[] = [];
+  const answers: Array<{ what: string; res: HttpResponse }> = [];
+  const secrets = new Set<string>([SECURITY_PASSWORD, system.adminToken]);
+  const signupUrl = system.url('signup-service');
+  const profileUrl = system.url('profile-service');
+  const notifyUrl = system.url('notification-service');
+  let signupsUsed = 0;
+
+  const call = async (what: string, url: string, init: Parameters<typeof httpRequest>[1]) => {
+    const res = await httpRequest(url, init);
+    answers.push({ what, res });
+    return res;
+  };
+  const expect = (name: string, res: HttpResponse, statuses: number[]) => {
+    const problem = res.status >= 400 ? problemViolation(res) : undefined;
+    const ok = statuses.includes(res.status) && !problem;
+    checks.push({
+      name,
+      ok,
+      detail: `HTTP ${res.status}${problem ? `, not problem+json: ${problem}` : ''} ${res.body.slice(0, 200)}`,
+    });
+  };
+  const jsonInit = (
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => ({
+    method,
+    path,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const signup = async (tag: string) => {
+    signupsUsed++;
+    const email = `${tag}-${randomUUID().slice(0, 8)}@security.example`;
+    const res = await call(
+      'signup',
+      signupUrl,
+      jsonInit('POST', '/v1/signup', { email, password: SECURITY_PASSWORD, displayName: tag }),
+    );
+    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${res.body}`);
+    const body = JSON.parse(res.body) as { userId: string; accessToken: string };
+    secrets.add(body.accessToken);
+    return { email, ...body };
+  };
+
+  const alice = await signup('alice');
+  const bob = await signup('bob');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = (extra: Record<string, unknown> = {}) => ({
+    sub: alice.userId,
+    iss: 'signup-service',
+    aud: 'app',
+    iat: now,
+    exp: now + 600,
+    ...extra,
+  });
+  const patch = (token: string | undefined, id = alice.userId) =>
+    call(
+      'patch',
+      profileUrl,
+      jsonInit(
+        'PATCH',
+        `/v1/profiles/${id}`,
+        { bio: 'changed' },
+        token === undefined ? {} : { authorization: `Bearer ${token}` },
+      ),
+    );
+
+  const forged: Array<[string, string, number[]]> = [
+    ['JWT alg none -> 401', forgeJwt('none', claims()), [401]],
+    [
+      'JWT HS256 signed with the public key -> 401',
+      forgeJwt('HS256', claims(), system.keys.publicKey),
+      [401],
+    ],
+    [
+      'JWT expired -> 401',
+      forgeJwt('EdDSA', claims({ iat: now - 7200, exp: now - 3600 }), system.keys.privateKey),
+      [401],
+    ],
+    [
+      'JWT wrong audience -> 401',
+      forgeJwt('EdDSA', claims({ aud: 'other-app' }), system.keys.privateKey),
+      [401],
+    ],
+    [
+      'JWT wrong issuer -> 401',
+      forgeJwt('EdDSA', claims({ iss: 'evil' }), system.keys.privateKey),
+      [401],
+    ],
+    [
+      'JWT without sub -> 401',
+      forgeJwt('EdDSA', claims({ sub: undefined }), system.keys.privateKey),
+      [401],
+    ],
+    ['JWT garbage -> 401', 'not.a.jwt', [401]],
+  ];
+  for (const [name, token, statuses] of forged) {
+    secrets.add(token);
+    expect(name, await patch(token), statuses);
+  }
+  expect('no Authorization -> 401', await patch(undefined), [401]);
+  expect("another user's token (sub) -> 403", await patch(bob.accessToken), [403]);
+  expect('own token -> 200 (control)', await patch(alice.accessToken), [200]);
+  const unreadable = await call('get', profileUrl, { path: `/v1/profiles/${alice.userId}` });
+  checks.push({
+    name: 'rejected tokens changed nothing (bio written once, by the owner)',
+    ok:
+      unreadable.status === 200 &&
+      (JSON.parse(unreadable.body) as { version: number }).version === 2,
+    detail: unreadable.body.slice(0, 200),
+  });
+
+  // Admin routes.
+  const adminPaths: Array<[string, string, unknown]> = [
+    ['GET', '/admin/deadletters', undefined],
+    ['POST', '/admin/deadletters/redrive', { filter: {}, dryRun: true }],
+  ];
+  for (const [method, path, body] of adminPaths) {
+    const init = (headers: Record<string, string>) =>
+      body === undefined ? { method, path, headers } : jsonInit(method, path, body, headers);
+    expect(
+      `${method} ${path} without a token -> 401`,
+      await call('admin', notifyUrl, init({})),
+      [401],
+    );
+    const wrong = `${system.adminToken.slice(0, -1)}x`;
+    secrets.add(wrong);
+    expect(
+      `${method} ${path} with a wrong token -> 401`,
+      await call('admin', notifyUrl, init({ authorization: `Bearer ${wrong}` })),
+      [401],
+    );
+    expect(
+      `${method} ${path} with the user's JWT -> 401`,
+      await call('admin', notifyUrl, init({ authorization: `Bearer ${alice.accessToken}` })),
+      [401],
+    );
+    expect(
+      `${method} ${path} with the admin token -> 200 (control)`,
+      await call('admin', notifyUrl, init({ authorization: `Bearer ${system.adminToken}` })),
+      [200],
+    );
+  }
+
+  // Body size limits (1 MiB): 413 problem+json on every route that takes a body.
+  const big = JSON.stringify({
+    email: 'a@b.example',
+    password: 'x'.repeat(1_200_000),
+    displayName: 'x',
+  });
+  const bodyRoutes: Array<[string, string, string, Record<string, string>]> = [
+    [signupUrl, 'POST', '/v1/signup', {}],
+    [signupUrl, 'POST', '/v1/sessions', {}],
+    [
+      profileUrl,
+      'PATCH',
+      `/v1/profiles/${alice.userId}`,
+      { authorization: `Bearer ${alice.accessToken}` },
+    ],
+    [
+      notifyUrl,
+      'POST',
+      '/admin/deadletters/redrive',
+      { authorization: `Bearer ${system.adminToken}` },
+    ],
+  ];
+  for (const [url, method, path, headers] of bodyRoutes) {
+    const res = await call('big', url, jsonInit(method, path, big, headers)).catch(() => undefined);
+    if (res) expect(`${method} ${path} with a 1.2 MB body -> 413`, res, [413]);
+    else
+      checks.push({
+        name: `${method} ${path} with a 1.2 MB body -> 413`,
+        ok: false,
+        detail: 'no answer',
+      });
+  }
+
+  // Header size: node's parser answers before the app; the answer must still be a problem.
+  const hugeHeader = await call('431', profileUrl, {
+    path: `/v1/profiles/${alice.userId}`,
+    headers: { 'x-padding': 'x'.repeat(20_000) },
+  }).catch((e: Error): HttpResponse => ({ status: 0, headers: {}, body: e.message }));
+  expect('20 kB of request headers -> 431 problem+json', hugeHeader, [431]);
+
+  // Malformed URLs and over-long params are Fastify "framework errors": same contract.
+  const badUrl = await call('bad url', profileUrl, { path: '/v1/profiles/%E0%A4%A' });
+  expect('malformed percent-encoding in the path -> 400 problem+json', badUrl, [400]);
+  const longParam = await call('long param', profileUrl, {
+    path: `/v1/profiles/${'a'.repeat(500)}`,
+  });
+  expect('over-long path parameter -> 4xx problem+json', longParam, [400, 404, 414]);
+
+  // Input Postgres cannot store (NUL) is a client mistake, not a 500.
+  const nulSignup = await call(
+    'nul',
+    signupUrl,
+    jsonInit('POST', '/v1/signup', {
+      email: `nul-${randomUUID().slice(0, 8)}@security.example`,
+      password: SECURITY_PASSWORD,
+      displayName: 'Nul\u0000Name',
+    }),
+  );
+  signupsUsed++;
+  expect('signup with NUL in displayName -> 400', nulSignup, [400]);
+  expect(
+    'login with NUL in email -> 400/401',
+    await call(
+      'nul',
+      signupUrl,
+      jsonInit('POST', '/v1/sessions', { email: `a\u0000@b.example`, password: 'whatever 1' }),
+    ),
+    [400, 401],
+  );
+  expect(
+    'profile PATCH with NUL in bio -> 400',
+    await patch(undefined).then(() =>
+      call(
+        'nul',
+        profileUrl,
+        jsonInit(
+          'PATCH',
+          `/v1/profiles/${alice.userId}`,
+          { bio: 'a\u0000b' },
+          { authorization: `Bearer ${alice.accessToken}` },
+        ),
+      ),
+    ),
+    [400],
+  );
+
+  // CORS: the services configure no origins, so no origin may be allowed.
+  for (const [name, url] of [
+    ['signup-service', signupUrl],
+    ['profile-service', profileUrl],
+    ['notification-service', notifyUrl],
+  ] as const) {
+    const pre = await call('cors', url, {
+      method: 'OPTIONS',
+      path: name === 'profile-service' ? `/v1/profiles/${alice.userId}` : '/health/live',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'PATCH' },
+    });
+    const simple = await call('cors', url, {
+      path: '/health/live',
+      headers: { origin: 'https://evil.example' },
+    });
+    const allowed =
+      pre.headers['access-control-allow-origin'] ?? simple.headers['access-control-allow-origin'];
+    checks.push({
+      name: `${name}: no CORS grant for https://evil.example`,
+      ok: allowed === undefined,
+      detail: `preflight ${pre.status}, access-control-allow-origin: ${String(allowed)}`,
+    });
+  }
+  checks.push(...(await corsOfPlatform()));
+
+  // Rate limits, last: they use up the budget. Logins per email, then signups per IP.
+  let loginRes: HttpResponse | undefined;
+  for (let i = 0; i <= options.loginEmailMax; i++) {
+    loginRes = await call(
+      'login',
+      signupUrl,
+      jsonInit('POST', '/v1/sessions', {
+        email: alice.email,
+        password: `wrong-${SECURITY_PASSWORD}`,
+      }),
+    );
+  }
+  secrets.add(`wrong-${SECURITY_PASSWORD}`);
+  expect(`login ${options.loginEmailMax + 1} times for one email -> 429`, loginRes!, [429]);
+  checks.push({
+    name: 'login 429 carries Retry-After',
+    ok: /^\d+$/.test(String(loginRes!.headers['retry-after'] ?? '')),
+    detail: `retry-after: ${String(loginRes!.headers['retry-after'])}`,
+  });
+  let signupRes: HttpResponse | undefined;
+  for (let i = signupsUsed; i <= options.signupMax; i++) {
+    signupRes = await call(
+      'signup',
+      signupUrl,
+      jsonInit('POST', '/v1/signup', {
+        email: `rl-${randomUUID().slice(0, 8)}@security.example`,
+        password: SECURITY_PASSWORD,
+        displayName: 'rl',
+      }),
+    );
+    if (signupRes.status === 201)
+      secrets.add((JSON.parse(signupRes.body) as { accessToken: string }).accessToken);
+  }
+  expect(`signup ${options.signupMax + 1} times from one IP -> 429`, signupRes!, [429]);
+
+  // Security headers on every answer seen above (200, 201, 4xx...).
+  const missing = answers.flatMap(({ what, res }) =>
+    Object.entries(SECURITY_HEADERS)
+      .filter(([h, re]) => !re.test(String(res.headers[h] ?? '')))
+      .map(([h]) => `${what} ${res.status}: ${h}`),
+  );
+  const statuses = [...new Set(answers.map((a) => a.res.status))].sort().join(',');
+  checks.push({
+    name: `security headers on every answer (statuses ${statuses})`,
+    ok: missing.length === 0,
+    detail: missing.length
+      ? [...new Set(missing)].slice(0, 8).join('; ')
+      : `${answers.length} answers`,
+  });
+
+  // Logs: none of the secrets used above may appear in any child's output.
+  const logs = system.logs();
+  const leaked = [...secrets, system.keys.privateKey.split('\n')[1] ?? ''].filter(
+    (s) => s.length >= 8 && logs.includes(s),
+  );
+  checks.push({
+    name: 'logs contain no password, token, admin token or private key',
+    ok: leaked.length === 0,
+    detail: leaked.length
+      ? `leaked: ${leaked.map((s) => `${s.slice(0, 12)}...`).join(', ')}`
+      : `${logs.length} bytes of logs searched for ${secrets.size} secrets`,
+  });
+  return checks;
+}
+
+/** platform's createApp with `cors`: the configured origin is granted, another is not. */
+async function corsOfPlatform(): Promise<Check[]> {
+  const app = createApp({
+    name: 'cors-check',
+    logger: false,
+    cors: { origins: ['https://app.example'] },
+  });
+  app.get('/x', async () => ({ ok: true }));
+  try {
+    const pre = (origin: string) =>
+      app.inject({
+        method: 'OPTIONS',
+        url: '/x',
+        headers: { origin, 'access-control-request-method': 'GET' },
+      });
+    const good = await pre('https://app.example');
+    const evil = await pre('https://evil.example');
+    return [
+      {
+        name: 'platform createApp({ cors }): configured origin granted, others not',
+        ok:
+          good.headers['access-control-allow-origin'] === 'https://app.example' &&
+          evil.headers['access-control-allow-origin'] === undefined,
+        detail: `app.example -> ${String(good.headers['access-control-allow-origin'])}, evil.example -> ${String(evil.headers['access-control-allow-origin'])}`,
+      },
+    ];
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,381 @@
+// The whole system as real processes, under the suite's control: a private nats-server and
+// redis-server (so they can be stopped and restarted), Postgres reached through a TCP proxy to an
+// isolated database (so it can be cut), an SMTP sink, and the three services as child processes
+// started exactly as `node --import=tsx --conditions=app-source src/server.ts`. It can SIGKILL,
+// SIGTERM and restart each service, and it keeps every line each child printed, so that tests can
+// search the logs for secrets.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { topology, type Names } from '@app/contracts';
+import { provision } from '@app/platform';
+import {
+  freePort,
+  isolatedDatabase,
+  startNatsServer,
+  startRedisServer,
+  startSmtpSink,
+  startTcpProxy,
+  type PrivateServer,
+  type SmtpSink,
+  type TcpProxy,
+  type TestLike,
+} from '@app/testing';
+import {
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import pg from 'pg';
+import { httpRequest } from './http.js';
+
+export const SERVICES = ['signup-service', 'profile-service', 'notification-service'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_DIR = resolve(PACKAGE_DIR, '..', '..');
+
+/** Grace periods the services are started with (SIGTERM must finish within them). */
+export const GRACE_MS: Record<ServiceName, number> = {
+  'signup-service': 10_000, // platform runServer's default
+  'profile-service': 10_000,
+  'notification-service': 10_000, // NOTIFY_GRACE_MS below
+};
+
+/** Collects teardown functions and runs them in reverse order: the TestLike @app/testing wants. */
+export class Teardowns implements TestLike {
+  private readonly fns: Array<() => unknown> = [];
+  teardown(fn: () => unknown): void {
+    this.fns.push(fn);
+  }
+  async run(): Promise<void> {
+    for (const fn of this.fns.reverse()) {
+      try {
+        await fn();
+      } catch {
+        // Best effort: one failed cleanup must not keep the others from running.
+      }
+    }
+    this.fns.length = 0;
+  }
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ServiceProcess {
+  name: ServiceName;
+  port: number;
+  /** `http://127.0.0.1:<port>` (the port stays the same across restarts). */
+  url: string;
+  env: Record<string, string>;
+  child: ChildProcess | undefined;
+  /** Every line printed by every incarnation of this service, stdout and stderr. */
+  logs: string[];
+  running(): boolean;
+}
+
+export interface SystemOptions {
+  /** Extra environment per service (rate limits, log level...). */
+  env?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Level for every service (default `info`, so request logs are there to be searched). */
+  logLevel?: string;
+  /** Which services to start (default all three). */
+  services?: readonly ServiceName[];
+  readyTimeoutMs?: number;
+}
+
+export interface System {
+  namespace: string;
+  names: Names;
+  nats: PrivateServer;
+  redis: PrivateServer;
+  smtp: SmtpSink;
+  pgProxy: TcpProxy;
+  /** The isolated database, direct (not through the proxy): what the suite itself counts with. */
+  databaseUrl: string;
+  /** A connection to the private NATS for the suite (reconnects across restarts). */
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  db: pg.Pool;
+  keys: { privateKey: string; publicKey: string };
+  adminToken: string;
+  services: Record<ServiceName, ServiceProcess>;
+  url(name: ServiceName): string;
+  start(name: ServiceName): Promise<void>;
+  /** SIGKILL (a crash); resolves when the process is gone. */
+  kill(name: ServiceName): Promise<ExitInfo>;
+  /** SIGTERM; resolves with how it exited and how long it took. */
+  term(name: ServiceName): Promise<ExitInfo & { ms: number }>;
+  /** Starts a stopped service again on the same port and waits for readiness. */
+  restart(name: ServiceName): Promise<void>;
+  waitReady(name: ServiceName, timeoutMs?: number): Promise<void>;
+  logs(name?: ServiceName): string;
+  close(): Promise<void>;
+}
+
+/** The environment a child inherits: PATH and friends, never this process's own service settings. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'TZ']) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
+}
+
+const live = new Set<ChildProcess>();
+let exitHook = false;
+
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!exitHook) {
+    exitHook = true;
+    // An interrupted run must not leave services holding ports.
+    process.once('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
+  }
+}
+
+function exitOf(child: ChildProcess): Promise<ExitInfo> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+}
+
+export async function startSystem(options: SystemOptions = {}): Promise<System> {
+  const cleanup = new Teardowns();
+  try {
+    return await build(options, cleanup);
+  } catch (error) {
+    await cleanup.run();
+    throw error;
+  }
+}
+
+async function build(options: SystemOptions, cleanup: Teardowns): Promise<System> {
+  const namespace = `rel_${randomBytes(4).toString('hex')}`;
+  const wanted = options.services ?? SERVICES;
+  const [database, nats, redis, smtp] = await Promise.all([
+    isolatedDatabase(cleanup),
+    startNatsServer(),
+    startRedisServer(),
+    startSmtpSink(),
+  ]);
+  cleanup.teardown(() => nats.close());
+  cleanup.teardown(() => redis.close());
+  cleanup.teardown(() => smtp.close());
+  const target = new URL(database.url);
+  const pgProxy = await startTcpProxy({
+    targetHost: target.hostname,
+    targetPort: Number(target.port || 5432),
+  });
+  cleanup.teardown(() => pgProxy.close());
+  const db = new pg.Pool({ connectionString: database.url, max: 3 });
+  db.on('error', () => undefined);
+  cleanup.teardown(() => db.end());
+
+  const welcomeEmail = { ackWaitMs: 5000, maxDeliver: 6, maxAckPending: 64 };
+  const nc = await connect({
+    servers: nats.url,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 200,
+  });
+  cleanup.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  // signup-service's relay publishes into USERS, so the streams must exist before it starts.
+  const topo = topology({ namespace, welcomeEmail });
+  const provisioned = await provision(jsm, topo, { check: false });
+  if (provisioned.failed.length > 0) {
+    throw new Error(`provisioning failed: ${JSON.stringify(provisioned.failed)}`);
+  }
+
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519', {
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  const adminToken = `adm_${randomBytes(24).toString('hex')}`;
+  const mailDir = await mkdtemp(join(tmpdir(), 'reliability-mail-'));
+  cleanup.teardown(() => rm(mailDir, { recursive: true, force: true }));
+  const databaseUrl = pgProxy.urlFor(database.url);
+  const logLevel = options.logLevel ?? 'info';
+
+  const common = (port: number): Record<string, string> => ({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redis.url,
+    NATS_URL: nats.url,
+    NATS_NAMESPACE: namespace,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: logLevel,
+    JWT_PUBLIC_KEY: publicKey,
+    NODE_ENV: 'production',
+  });
+  const specific: Record<ServiceName, Record<string, string>> = {
+    'signup-service': {
+      JWT_PRIVATE_KEY: privateKey,
+      SIGNUP_SCRYPT_LOG_N: '12',
+      SIGNUP_REDIS_PREFIX: `${namespace}:signup:`,
+      SIGNUP_RELAY_POLL_MS: '1000',
+      SIGNUP_RATE_SIGNUP_MAX: '1000000',
+      SIGNUP_RATE_LOGIN_IP_MAX: '1000000',
+      SIGNUP_RATE_LOGIN_EMAIL_MAX: '1000000',
+    },
+    'profile-service': {
+      PROFILE_REDIS_PREFIX: `${namespace}:profile:`,
+      PROFILE_OUTBOX_POLL_MS: '1000',
+    },
+    'notification-service': {
+      SMTP_URL: smtp.url,
+      ADMIN_TOKEN: adminToken,
+      NOTIFY_MAIL_DIR: mailDir,
+      NOTIFY_ACK_WAIT_MS: String(welcomeEmail.ackWaitMs),
+      NOTIFY_MAX_DELIVER: String(welcomeEmail.maxDeliver),
+      NOTIFY_MAX_ACK_PENDING: String(welcomeEmail.maxAckPending),
+      NOTIFY_BACKOFF_BASE_MS: '200',
+      NOTIFY_BACKOFF_MAX_MS: '2000',
+      // A crashed worker's claim is taken over quickly, so a kill -9 resolves within a scenario.
+      NOTIFY_CLAIM_TIMEOUT_MS: '3000',
+      NOTIFY_SMTP_TIMEOUT_MS: '5000',
+      NOTIFY_METRICS_POLL_MS: '1000',
+      NOTIFY_GRACE_MS: String(GRACE_MS['notification-service']),
+    },
+  };
+
+  const services = {} as Record<ServiceName, ServiceProcess>;
+  for (const name of SERVICES) {
+    const port = await freePort();
+    const proc: ServiceProcess = {
+      name,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      env: { ...baseEnv(), ...common(port), ...specific[name], ...options.env?.[name] },
+      child: undefined,
+      logs: [],
+      running: () =>
+        proc.child !== undefined && proc.child.exitCode === null && proc.child.signalCode === null,
+    };
+    services[name] = proc;
+  }
+
+  const spawnService = (name: ServiceName) => {
+    const proc = services[name];
+    const child = spawn(
+      process.execPath,
+      ['--import=tsx', '--conditions=app-source', 'src/server.ts'],
+      { cwd: join(REPO_DIR, 'services', name), env: proc.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    track(child);
+    let partial = '';
+    const onData = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line !== '') proc.logs.push(line);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', () => {
+      if (partial !== '') proc.logs.push(partial);
+      partial = '';
+    });
+    proc.child = child;
+  };
+
+  const waitReady = async (name: ServiceName, timeoutMs = options.readyTimeoutMs ?? 60_000) => {
+    const proc = services[name];
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (!proc.running()) {
+        throw new Error(`${name} exited before it was ready:\n${proc.logs.slice(-30).join('\n')}`);
+      }
+      try {
+        const res = await httpRequest(proc.url, { path: '/health/ready', timeoutMs: 1000 });
+        if (res.status === 200) return;
+        last = `HTTP ${res.status} ${res.body.slice(0, 200)}`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(
+      `${name} not ready within ${timeoutMs} ms (${last}):\n${proc.logs.slice(-30).join('\n')}`,
+    );
+  };
+
+  const start = async (name: ServiceName) => {
+    if (services[name].running()) return;
+    spawnService(name);
+    await waitReady(name);
+  };
+
+  const kill = async (name: ServiceName): Promise<ExitInfo> => {
+    const child = services[name].child;
+    if (!child || !services[name].running()) return { code: null, signal: null };
+    child.kill('SIGKILL');
+    return exitOf(child);
+  };
+
+  const term = async (name: ServiceName) => {
+    const child = services[name].child;
+    if (!child || !services[name].running()) return { code: null, signal: null, ms: 0 };
+    const started = Date.now();
+    child.kill('SIGTERM');
+    // Bounded: a service that ignores SIGTERM is killed after twice its grace period.
+    const timer = setTimeout(() => child.kill('SIGKILL'), GRACE_MS[name] * 2);
+    try {
+      const info = await exitOf(child);
+      return { ...info, ms: Date.now() - started };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  cleanup.teardown(async () => {
+    await Promise.all(SERVICES.map((name) => kill(name)));
+  });
+
+  // notification-service provisions the same topology; starting the others in parallel is safe.
+  await Promise.all(wanted.map((name) => start(name)));
+
+  return {
+    namespace,
+    names: topo.names,
+    nats,
+    redis,
+    smtp,
+    pgProxy,
+    databaseUrl: database.url,
+    nc,
+    js,
+    jsm,
+    db,
+    keys: { privateKey, publicKey },
+    adminToken,
+    services,
+    url: (name) => services[name].url,
+    start,
+    kill,
+    term,
+    restart: start,
+    waitReady,
+    logs: (name) => (name ? [name] : SERVICES).map((n) => services[n].logs.join('\n')).join('\n'),
+    close: () => cleanup.run(),
+  };
+}
