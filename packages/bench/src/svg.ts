@@ -26,10 +26,10 @@ function niceMax(value: number): number {
 }
 
 export function lineChart(options: ChartOptions): string {
-  const width = 720;
+  const width = 820;
   const height = 420;
   const left = 80;
-  const right = 170;
+  const right = 250; // room for the longest legend label
   const top = 48;
   const bottom = 60;
   const plotW = width - left - right;
