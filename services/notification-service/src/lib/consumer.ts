@@ -4,6 +4,9 @@
 // handlers, so memory stays flat however long the backlog. Failures follow lib/retry.ts: transient
 // ones nak(delay) on an exponential schedule (plain nak() ignores backoff on 2.9), permanent ones
 // term() after recording the reason where the dead-letter worker can find it.
+// Per-event success lines are debug-level (at hundreds of events/s they would be most of the
+// service's CPU and log volume); an info summary of the counts goes out every `summaryMs` instead.
+// Failures, retries and terminations stay at warn, one line per event.
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { UserSignedUpV1, validate, type Names } from '@app/contracts';
@@ -14,6 +17,7 @@ import { backoffDelay, classifySendError, type Classified } from './retry.js';
 import { renderWelcome, WELCOME_KIND } from './welcome.js';
 
 export interface Log {
+  debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -33,6 +37,15 @@ export interface ConsumerOptions {
   ackWaitMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** How often the info-level summary of sent / duplicate / failed counts is logged (default 10 s). */
+  summaryMs?: number;
+}
+
+interface Counts {
+  sent: number;
+  duplicate: number;
+  busy: number;
+  failed: number;
 }
 
 /** `term(reason)` is ignored as a whole by servers before 2.10 (NATS-NOTES.md): check first. */
@@ -41,13 +54,15 @@ export function supportsTermReason(version: string | undefined): boolean {
   return major > 2 || (major === 2 && minor >= 10);
 }
 
+const utf8 = new TextDecoder();
+
 /** Parses and validates a message; an error list means it can never succeed. */
 export function parseWelcomeEvent(
   data: Uint8Array,
 ): { ok: true; event: UserSignedUpV1 } | { ok: false; reason: string } {
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder().decode(data));
+    body = JSON.parse(utf8.decode(data));
   } catch {
     return { ok: false, reason: 'invalid_payload: not JSON' };
   }
@@ -63,6 +78,9 @@ export class WelcomeConsumer {
   private slotFreed: (() => void) | undefined;
   private stopping = false;
   private readonly termWithReason: boolean;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private summary: NodeJS.Timeout | undefined;
+  private counts: Counts = { sent: 0, duplicate: 0, busy: 0, failed: 0 };
 
   constructor(private readonly o: ConsumerOptions) {
     this.termWithReason = supportsTermReason(o.nc.info?.version);
@@ -76,6 +94,17 @@ export class WelcomeConsumer {
     // The pull batch never asks for more than the server would let us hold anyway.
     const batch = Math.max(1, Math.min(this.o.maxAckPending, this.o.concurrency * 2));
     this.messages = await consumer.consume({ max_messages: batch });
+    // One timer for every in-flight event (not one per event): a slow send must not be
+    // redelivered to another worker while it is still running.
+    this.heartbeat = setInterval(
+      () => {
+        for (const m of this.inFlight.keys()) m.working();
+      },
+      Math.max(500, this.o.ackWaitMs / 3),
+    );
+    this.heartbeat.unref();
+    this.summary = setInterval(() => this.logSummary(), this.o.summaryMs ?? 10_000);
+    this.summary.unref();
     this.loop = this.run(this.messages).catch((error: unknown) => {
       // The pull loop only ends in error if the consumer vanished: say so loudly, readiness stays.
       this.o.log.error({ err: error }, 'welcome-email pull loop stopped');
@@ -123,6 +152,16 @@ export class WelcomeConsumer {
       this.o.log.warn({ naked: this.inFlight.size }, 'grace period over: in-flight events nak-ed');
     }
     await this.loop;
+    clearInterval(this.heartbeat);
+    clearInterval(this.summary);
+    this.logSummary();
+  }
+
+  private logSummary(): void {
+    const c = this.counts;
+    if (c.sent + c.duplicate + c.busy + c.failed === 0) return;
+    this.counts = { sent: 0, duplicate: 0, busy: 0, failed: 0 };
+    this.o.log.info({ ...c, inFlight: this.inFlight.size }, 'welcome emails since last summary');
   }
 
   private async handle(m: JsMsg): Promise<void> {
@@ -134,6 +173,7 @@ export class WelcomeConsumer {
     const parsed = parseWelcomeEvent(m.data);
     if (!parsed.ok) {
       this.o.metrics.failed.inc({ class: 'invalid_payload' });
+      this.counts.failed++;
       this.o.log.warn({ seq, traceparent, reason: parsed.reason }, 'invalid event: terminated');
       this.term(m, parsed.reason);
       return;
@@ -141,19 +181,19 @@ export class WelcomeConsumer {
     const event = parsed.event;
     const logCtx = { eventId: event.id, seq, deliveryCount, traceparent };
 
-    // A slow send must not be redelivered to another worker while it is still running.
-    const heartbeat = setInterval(() => m.working(), Math.max(500, this.o.ackWaitMs / 3));
     let claimed = false;
     try {
       const claim = await this.o.deliveries.claim(event.id, WELCOME_KIND, event.data.email);
       if (claim.outcome === 'already_sent') {
         this.o.metrics.processed.inc({ outcome: 'duplicate' });
-        this.o.log.info(logCtx, 'already sent: acked without sending');
+        this.counts.duplicate++;
+        this.o.log.debug(logCtx, 'already sent: acked without sending');
         m.ack();
         return;
       }
       if (claim.outcome === 'busy') {
-        this.o.log.info(
+        this.counts.busy++;
+        this.o.log.debug(
           { ...logCtx, retryInMs: claim.retryInMs },
           'claimed elsewhere: retry later',
         );
@@ -174,12 +214,13 @@ export class WelcomeConsumer {
       await this.o.deliveries.markSent(event.id, WELCOME_KIND, email.messageId);
       m.ack();
       this.o.metrics.processed.inc({ outcome: 'sent' });
-      this.o.log.info({ ...logCtx, path: info.path }, 'welcome email sent');
+      this.counts.sent++;
+      // The local transport (development) names the file to open: worth a line each time.
+      if (info.path) this.o.log.info({ ...logCtx, path: info.path }, 'welcome email sent');
+      else this.o.log.debug(logCtx, 'welcome email sent');
     } catch (error) {
       const c = classifySendError(error);
       await this.fail(m, c, claimed ? event.id : undefined, logCtx);
-    } finally {
-      clearInterval(heartbeat);
     }
   }
 
@@ -190,6 +231,7 @@ export class WelcomeConsumer {
     logCtx: Record<string, unknown>,
   ): Promise<void> {
     this.o.metrics.failed.inc({ class: c.failureClass });
+    this.counts.failed++;
     const reason = `${c.failureClass}: ${c.reason}`;
     if (eventId) {
       try {
