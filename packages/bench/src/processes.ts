@@ -2,6 +2,7 @@
 // user runs them with, pinned to the server core when the machine allows it, awaited until ready
 // and always stopped (SIGTERM, then SIGKILL) when the scenario ends. Output is kept only as a short
 // tail for error messages, never printed, since the children's environment carries secrets.
+import { killOnExit } from '@app/testing';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -15,20 +16,7 @@ const execFileAsync = promisify(execFile);
 export const SERVER_CPUS = '1';
 export const LOAD_CPUS = '0';
 
-const live = new Set<ChildProcess>();
-let exitHook = false;
-
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (!exitHook) {
-    exitHook = true;
-    // An interrupted bench must not leave services running on the machine.
-    process.once('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-}
+const track = killOnExit;
 
 /**
  * Pins this process (the load generator) to core 0 and reports whether children can go to core 1.

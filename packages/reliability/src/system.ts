@@ -16,6 +16,7 @@ import { provision } from '@app/platform';
 import {
   freePort,
   isolatedDatabase,
+  killOnExit,
   startNatsServer,
   startRedisServer,
   startSmtpSink,
@@ -133,20 +134,7 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
-const live = new Set<ChildProcess>();
-let exitHook = false;
-
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (!exitHook) {
-    exitHook = true;
-    // An interrupted run must not leave services holding ports.
-    process.once('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-}
+const track = killOnExit;
 
 function exitOf(child: ChildProcess): Promise<ExitInfo> {
   if (child.exitCode !== null || child.signalCode !== null) {

@@ -31,8 +31,11 @@ const READY_TIMEOUT_MS = 15_000;
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-// A test process that dies must not leave brokers behind holding ports and temp dirs.
-function trackChild(child: ChildProcess): void {
+/**
+ * SIGKILLs `child` if this process exits first: a test, bench or suite that dies must not leave
+ * brokers or services behind holding ports and temp dirs.
+ */
+export function killOnExit(child: ChildProcess): void {
   live.add(child);
   child.once('exit', () => live.delete(child));
   if (!exitHookInstalled) {
@@ -68,7 +71,7 @@ function spawnUntilReady(
 ): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    trackChild(child);
+    killOnExit(child);
     let output = '';
     let settled = false;
     const finish = (error?: Error) => {
