@@ -21,6 +21,8 @@ void t.test('profile reads', async (t) => {
     t.equal(second.statusCode, 200);
     t.equal(second.headers['x-cache'], 'HIT');
     t.same(second.json(), first.json());
+    t.equal(second.body, first.body, 'a hit sends the body the miss answered, byte for byte');
+    t.equal(second.headers['content-type'], 'application/json; charset=utf-8');
 
     const keys = await h.redis.keys(`${h.redisPrefix}*`);
     t.ok(keys.length > 0, 'keys written');

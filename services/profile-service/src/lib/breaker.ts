@@ -32,20 +32,29 @@ export class CircuitBreaker {
     return this.stateValue;
   }
 
-  /** Runs `fn` if the circuit lets it through; throws BreakerOpenError otherwise. */
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (!this.tryEnter()) throw new BreakerOpenError();
+  /** Runs `fn` if the circuit lets it through; rejects with BreakerOpenError otherwise. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.tryEnter()) return Promise.reject(new BreakerOpenError());
     const probe = this.stateValue === 'half-open';
+    let pending: Promise<T>;
     try {
-      const result = await fn();
-      this.onSuccess();
-      return result;
+      pending = fn();
     } catch (error) {
-      this.onFailure();
-      throw error;
-    } finally {
-      if (probe) this.probing = false;
+      pending = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+    // One `then` rather than an async wrapper: this sits on every Redis read of a cache hit.
+    return pending.then(
+      (result) => {
+        this.onSuccess();
+        if (probe) this.probing = false;
+        return result;
+      },
+      (error: unknown) => {
+        this.onFailure();
+        if (probe) this.probing = false;
+        throw error;
+      },
+    );
   }
 
   private tryEnter(): boolean {

@@ -3,6 +3,8 @@
 // a profile (version >= 1, json), a negative entry (version 0, empty json: "no such id") and a
 // floor (version >= 1, empty json: "a row of at least this version exists"; a reader treats it as
 // a miss, and fills older than it are refused).
+// The json is the response body itself, serialized once when the entry is written: a hit sends
+// it as is (no parse, no re-serialization), and the ETag comes from the version in front of it.
 export interface PublicProfile {
   id: string;
   displayName: string;
@@ -12,13 +14,40 @@ export interface PublicProfile {
   updatedAt: string;
 }
 
+/** A profile as the cache tiers hold it: the serialized body plus what a reader needs unparsed. */
+export interface CachedProfile {
+  id: string;
+  version: number;
+  /** The JSON body of `GET /v1/profiles/:id`: exactly the public fields, in the schema's order. */
+  json: string;
+}
+
 export type CacheEntry =
-  | { kind: 'profile'; version: number; softExpiresAt: number; profile: PublicProfile }
+  | { kind: 'profile'; version: number; softExpiresAt: number; json: string }
   | { kind: 'negative'; version: 0; softExpiresAt: number }
   | { kind: 'floor'; version: number; softExpiresAt: number };
 
-export function encodeProfile(profile: PublicProfile, softExpiresAt: number): string {
-  return `${profile.version}|${softExpiresAt}|${JSON.stringify(profile)}`;
+/**
+ * The body the API answers with. Fields are copied one by one so that nothing beyond the public
+ * ones can reach a client, and in the order of the `Profile` response schema.
+ */
+export function serializeProfile(p: PublicProfile): string {
+  return JSON.stringify({
+    id: p.id,
+    displayName: p.displayName,
+    bio: p.bio,
+    avatarUrl: p.avatarUrl,
+    version: p.version,
+    updatedAt: p.updatedAt,
+  });
+}
+
+export function toCached(profile: PublicProfile): CachedProfile {
+  return { id: profile.id, version: profile.version, json: serializeProfile(profile) };
+}
+
+export function encodeProfile(cached: CachedProfile, softExpiresAt: number): string {
+  return `${cached.version}|${softExpiresAt}|${cached.json}`;
 }
 
 export function encodeNegative(softExpiresAt: number): string {
@@ -29,6 +58,10 @@ export function encodeFloor(version: number): string {
   return `${version}|0|`;
 }
 
+// What serializeProfile writes starts with this; a cheap guard against a truncated or foreign
+// value (a full JSON.parse per hit is what the stored body exists to avoid).
+const BODY_START = '{"id":"';
+
 /** Decodes an entry; anything malformed reads as a miss (null) rather than an error. */
 export function decodeEntry(raw: string | null | undefined): CacheEntry | null {
   if (raw === null || raw === undefined) return null;
@@ -38,18 +71,13 @@ export function decodeEntry(raw: string | null | undefined): CacheEntry | null {
   const version = Number(raw.slice(0, a));
   const softExpiresAt = Number(raw.slice(a + 1, b));
   if (!Number.isInteger(version) || version < 0 || !Number.isFinite(softExpiresAt)) return null;
-  const json = raw.slice(b + 1);
-  if (json === '') {
+  if (b === raw.length - 1) {
     return version === 0
       ? { kind: 'negative', version: 0, softExpiresAt }
       : { kind: 'floor', version, softExpiresAt };
   }
-  try {
-    const profile = JSON.parse(json) as PublicProfile;
-    return { kind: 'profile', version, softExpiresAt, profile };
-  } catch {
-    return null;
-  }
+  if (version === 0 || !raw.startsWith(BODY_START, b + 1) || !raw.endsWith('}')) return null;
+  return { kind: 'profile', version, softExpiresAt, json: raw.slice(b + 1) };
 }
 
 /** A TTL with +/- `jitterRatio` spread, so that keys written together do not expire together. */

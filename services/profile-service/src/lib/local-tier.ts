@@ -1,9 +1,12 @@
-// The optional in-process tier in front of Redis: a small LRU with a short TTL. It is dropped on
+// The optional in-process tier in front of Redis: a small map with a short TTL. It is dropped on
 // every replica through a NATS subject when a profile changes; if that message is lost, an entry
 // is still never served more than `ttlMs` after it was stored: that is its staleness bound.
 // Invalidations leave a version floor for `ttlMs`, so that a read that fetched the old value from
-// Redis just before the invalidation cannot store it afterwards.
-import type { PublicProfile } from './entry.js';
+// Redis just before the invalidation cannot store it afterwards. It holds the serialized body
+// (CachedProfile), so a local hit costs a Map lookup and nothing else. When full it evicts in
+// insertion order: every entry expires `ttlMs` after it was stored, so the oldest one is also the
+// one closest to expiry, and a read need not move its entry (what an LRU would pay on every hit).
+import type { CachedProfile } from './entry.js';
 
 export interface LocalTierOptions {
   maxEntries: number;
@@ -12,7 +15,7 @@ export interface LocalTierOptions {
 }
 
 export class LocalTier {
-  private readonly entries = new Map<string, { profile: PublicProfile; expiresAt: number }>();
+  private readonly entries = new Map<string, { profile: CachedProfile; expiresAt: number }>();
   private readonly floors = new Map<string, { version: number; expiresAt: number }>();
   private readonly now: () => number;
 
@@ -24,20 +27,17 @@ export class LocalTier {
     return this.entries.size;
   }
 
-  get(id: string): PublicProfile | undefined {
+  get(id: string): CachedProfile | undefined {
     const hit = this.entries.get(id);
     if (!hit) return undefined;
     if (hit.expiresAt <= this.now()) {
       this.entries.delete(id);
       return undefined;
     }
-    // Re-insert to mark it most recently used.
-    this.entries.delete(id);
-    this.entries.set(id, hit);
     return hit.profile;
   }
 
-  set(profile: PublicProfile): boolean {
+  set(profile: CachedProfile): boolean {
     const floor = this.floors.get(profile.id);
     if (floor && floor.expiresAt > this.now() && profile.version < floor.version) return false;
     this.entries.delete(profile.id);

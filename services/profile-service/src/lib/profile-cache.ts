@@ -15,7 +15,9 @@ import {
   encodeNegative,
   encodeProfile,
   jitter,
+  toCached,
   type CacheEntry,
+  type CachedProfile,
   type PublicProfile,
 } from './entry.js';
 import type { LocalTier } from './local-tier.js';
@@ -26,12 +28,12 @@ import { SingleFlight } from './single-flight.js';
 export type CacheSource = 'HIT' | 'MISS' | 'BYPASS' | 'STALE';
 
 export interface ReadResult {
-  profile: PublicProfile | null;
+  profile: CachedProfile | null;
   source: CacheSource;
 }
 
 export interface ManyResult {
-  profiles: Map<string, PublicProfile | null>;
+  profiles: Map<string, CachedProfile | null>;
   source: CacheSource;
 }
 
@@ -70,8 +72,8 @@ export interface ProfileCacheOptions {
 const isFresh = (entry: CacheEntry | null, now: number): boolean =>
   entry !== null && entry.kind !== 'floor' && entry.softExpiresAt > now;
 
-const profileOf = (entry: CacheEntry): PublicProfile | null =>
-  entry.kind === 'profile' ? entry.profile : null;
+const profileOf = (id: string, entry: CacheEntry): CachedProfile | null =>
+  entry.kind === 'profile' ? { id, version: entry.version, json: entry.json } : null;
 
 export class ProfileCache {
   private readonly flights = new SingleFlight<ReadResult>();
@@ -80,13 +82,18 @@ export class ProfileCache {
 
   constructor(private readonly o: ProfileCacheOptions) {}
 
+  /** The in-process tier's answer, synchronously (undefined: not there, ask `get`). */
+  peek(id: string): ReadResult | undefined {
+    const local = this.o.local?.get(id);
+    if (!local) return undefined;
+    this.o.metrics.hits.inc({ tier: 'local' });
+    return { profile: local, source: 'HIT' };
+  }
+
   /** One profile (null: no such id), and where the answer came from. */
   async get(id: string): Promise<ReadResult> {
-    const local = this.o.local?.get(id);
-    if (local) {
-      this.o.metrics.hits.inc({ tier: 'local' });
-      return { profile: local, source: 'HIT' };
-    }
+    const local = this.peek(id);
+    if (local) return local;
     const result = await this.flights.do(id, () => this.resolve(id));
     this.count(result.source);
     if (result.profile && result.source !== 'BYPASS') this.o.local?.set(result.profile);
@@ -95,7 +102,7 @@ export class ProfileCache {
 
   /** Many profiles: one MGET, then one database query for every id Redis did not have. */
   async getMany(ids: string[]): Promise<ManyResult> {
-    const profiles = new Map<string, PublicProfile | null>();
+    const profiles = new Map<string, CachedProfile | null>();
     let pending: string[] = [];
     for (const id of ids) {
       const local = this.o.local?.get(id);
@@ -113,7 +120,7 @@ export class ProfileCache {
         this.o.redis.mget(pending.map((id) => this.o.keys.entry(id))),
       );
     } catch {
-      for (const p of await this.readDb(pending)) profiles.set(p.id, p);
+      for (const p of await this.readDb(pending)) profiles.set(p.id, toCached(p));
       for (const id of pending) if (!profiles.has(id)) profiles.set(id, null);
       this.count('BYPASS');
       return { profiles, source: 'BYPASS' };
@@ -123,7 +130,7 @@ export class ProfileCache {
     const misses: string[] = [];
     pending.forEach((id, i) => {
       const entry = decodeEntry(raws[i]);
-      if (entry && isFresh(entry, now)) profiles.set(id, profileOf(entry));
+      if (entry && isFresh(entry, now)) profiles.set(id, profileOf(id, entry));
       else misses.push(id);
     });
     pending = misses;
@@ -132,7 +139,7 @@ export class ProfileCache {
       return { profiles, source: 'HIT' };
     }
     const rows = await this.readDb(pending);
-    const found = new Map(rows.map((p) => [p.id, p]));
+    const found = new Map(rows.map((p) => [p.id, toCached(p)]));
     await Promise.all(
       pending.map((id) => this.fill(id, found.get(id) ?? null, '').catch(() => undefined)),
     );
@@ -147,7 +154,8 @@ export class ProfileCache {
    * compare-and-set script, so that a fill still carrying the old version is refused. Redis down:
    * the write is retried in the background until it lands or the old entry has expired anyway.
    */
-  async afterUpdate(profile: PublicProfile): Promise<void> {
+  async afterUpdate(updated: PublicProfile): Promise<void> {
+    const profile = toCached(updated);
     this.flights.forget(profile.id);
     this.o.local?.invalidate(profile.id, profile.version);
     const deadline = Date.now() + this.o.ttlMs * (1 + this.o.jitterRatio) + this.o.staleMs;
@@ -217,25 +225,25 @@ export class ProfileCache {
       return this.bypass(id);
     }
     const now = Date.now();
-    if (entry && isFresh(entry, now)) return { profile: profileOf(entry), source: 'HIT' };
+    if (entry && isFresh(entry, now)) return { profile: profileOf(id, entry), source: 'HIT' };
 
     let token: string | null;
     try {
       token = await this.tryLease(id);
     } catch {
       return entry && entry.kind !== 'floor'
-        ? { profile: profileOf(entry), source: 'STALE' }
+        ? { profile: profileOf(id, entry), source: 'STALE' }
         : this.bypass(id);
     }
     if (token !== null) return this.fillFromDb(id, token);
     // Someone else is refreshing a soft-expired entry: the old value is still the latest commit
     // (updates overwrite entries rather than waiting for them to expire), so serve it.
-    if (entry && entry.kind !== 'floor') return { profile: profileOf(entry), source: 'STALE' };
+    if (entry && entry.kind !== 'floor') return { profile: profileOf(id, entry), source: 'STALE' };
 
     this.o.metrics.leaseWaits.inc();
     const waited = await this.waitForFill(id);
     if (waited === 'error') return this.bypass(id);
-    if (waited) return { profile: profileOf(waited), source: 'HIT' };
+    if (waited) return { profile: profileOf(id, waited), source: 'HIT' };
     return this.fillFromDb(id, '');
   }
 
@@ -268,7 +276,8 @@ export class ProfileCache {
   }
 
   private async fillFromDb(id: string, token: string): Promise<ReadResult> {
-    const [profile = null] = await this.readDb([id]);
+    const [row] = await this.readDb([id]);
+    const profile = row ? toCached(row) : null;
     try {
       await this.fill(id, profile, token);
     } catch (err) {
@@ -278,8 +287,8 @@ export class ProfileCache {
   }
 
   private async bypass(id: string): Promise<ReadResult> {
-    const [profile = null] = await this.readDb([id]);
-    return { profile, source: 'BYPASS' };
+    const [row] = await this.readDb([id]);
+    return { profile: row ? toCached(row) : null, source: 'BYPASS' };
   }
 
   private async readDb(ids: string[]): Promise<PublicProfile[]> {
@@ -298,7 +307,7 @@ export class ProfileCache {
     }
   }
 
-  private async fill(id: string, profile: PublicProfile | null, token: string): Promise<void> {
+  private async fill(id: string, profile: CachedProfile | null, token: string): Promise<void> {
     const now = Date.now();
     let encoded: string;
     let version: number;

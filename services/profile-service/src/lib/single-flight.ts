@@ -6,10 +6,14 @@ export class SingleFlight<T> {
   do(key: string, fn: () => Promise<T>): Promise<T> {
     const existing = this.flights.get(key);
     if (existing) return existing;
-    const flight = fn().finally(() => {
-      if (this.flights.get(key) === flight) this.flights.delete(key);
-    });
+    const flight = fn();
     this.flights.set(key, flight);
+    // A side branch (not `finally`, which would wrap every read in two more promises); it also
+    // keeps a failed flight from counting as an unhandled rejection here: the callers handle it.
+    const land = () => {
+      if (this.flights.get(key) === flight) this.flights.delete(key);
+    };
+    flight.then(land, land);
     return flight;
   }
 

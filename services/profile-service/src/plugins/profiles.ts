@@ -21,6 +21,8 @@ export interface ProfilesPluginOptions {
 }
 
 export interface Profiles {
+  /** The in-process tier's answer without an async hop; undefined: call `get`. */
+  peek(id: string): ReadResult | undefined;
   get(id: string): Promise<ReadResult>;
   getMany(ids: string[]): Promise<ManyResult>;
   /** Commits the update (and its event), then makes every cache tier right. Null: no such profile. */
@@ -137,6 +139,7 @@ export const profilesPlugin = fp<ProfilesPluginOptions>(
     };
 
     app.decorate('profiles', {
+      peek: (id) => cache.peek(id),
       get: (id) => cache.get(id),
       getMany: (ids) => cache.getMany(ids),
       async update(id, patch, traceparent) {

@@ -1,12 +1,14 @@
 // /v1/profiles: public reads (cache-aside, ETag / If-None-Match, x-cache) and the owner's PATCH.
 // Handlers stay thin: validation is in the schemas, the cache and database in `app.profiles`.
+// Reads send the body the cache stored already serialized (entry.ts), so a hit costs no JSON work;
+// the response schemas still document those bodies and serialize everything else.
 import { createHash } from 'node:crypto';
 import type { App, RateLimitRule } from '@app/platform';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { forbidden, overloaded, profileNotFound } from '../errors.js';
 import { BulkheadFullError } from '../lib/bulkhead.js';
-import type { PublicProfile } from '../lib/entry.js';
+import type { CachedProfile } from '../lib/entry.js';
 import type { CacheSource } from '../lib/profile-cache.js';
 import {
   IdParams,
@@ -41,25 +43,22 @@ export function matchesIfNoneMatch(header: string | undefined, etag: string): bo
     .some((t) => t === '*' || t.replace(/^W\//, '') === bare);
 }
 
-async function withBulkhead<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof BulkheadFullError) throw overloaded(err.retryAfterSeconds);
-    throw err;
-  }
+/** The bulkhead's refusal as the API's 503 (Retry-After comes from the problem's member). */
+function mapBulkheadError(err: unknown): never {
+  if (err instanceof BulkheadFullError) throw overloaded(err.retryAfterSeconds);
+  throw err;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Sends an already serialized JSON body as is (Fastify serializes only non-string payloads). */
+function sendJson(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type(JSON_TYPE).send(json);
 }
 
 export async function profileRoutes(app: App, options: ProfileRoutesOptions): Promise<void> {
   const cacheControl = `public, max-age=${options.maxAgeSeconds}, must-revalidate`;
-  const etagOf = (p: PublicProfile) => `"${options.schemaVersion}.${p.version}"`;
-
-  // Retry-After for the bulkhead's 503 (the problem body carries it too).
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode === 503 && !reply.hasHeader('retry-after'))
-      reply.header('retry-after', '1');
-    return payload;
-  });
+  const etagOf = (p: { version: number }) => `"${options.schemaVersion}.${p.version}"`;
 
   const conditional = (
     request: FastifyRequest,
@@ -84,13 +83,21 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     },
     async (request, reply) => {
       const id = request.params.id.toLowerCase();
-      const { profile, source } = await withBulkhead(() => app.profiles.get(id));
+      let result = app.profiles.peek(id);
+      if (!result) {
+        try {
+          result = await app.profiles.get(id);
+        } catch (err) {
+          mapBulkheadError(err);
+        }
+      }
+      const { profile, source } = result;
       if (!profile) {
         reply.header('x-cache', source).header('cache-control', cacheControl);
         throw profileNotFound(id);
       }
       if (conditional(request, reply, etagOf(profile), source)) return reply;
-      return profile;
+      return sendJson(reply, profile.json);
     },
   );
 
@@ -105,8 +112,8 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     },
     async (request, reply) => {
       const ids = [...new Set(request.query.ids.toLowerCase().split(','))];
-      const { profiles, source } = await withBulkhead(() => app.profiles.getMany(ids));
-      const found: PublicProfile[] = [];
+      const { profiles, source } = await app.profiles.getMany(ids).catch(mapBulkheadError);
+      const found: CachedProfile[] = [];
       const missing: string[] = [];
       for (const id of ids) {
         const p = profiles.get(id);
@@ -120,7 +127,8 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
         .digest('base64url')
         .slice(0, 22);
       if (conditional(request, reply, `"${options.schemaVersion}.${digest}"`, source)) return reply;
-      return { profiles: found, missing };
+      const list = found.map((p) => p.json).join(',');
+      return sendJson(reply, `{"profiles":[${list}],"missing":${JSON.stringify(missing)}}`);
     },
   );
 
