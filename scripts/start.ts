@@ -176,13 +176,18 @@ async function main(): Promise<void> {
   const width = Math.max(...services.map((s) => s.name.length));
   const children = services.map((s, i) => {
     const prefix = `${COLORS[i % COLORS.length]}${s.name.padEnd(width)} |${RESET}`;
+    // SIGNUP_SERVICE_PORT etc. move one service off its port (PORT would move them all).
+    const portVar = `${s.name.toUpperCase().replace(/-/g, '_')}_PORT`;
     const child = spawn(
       process.execPath,
       ['--import=tsx', '--conditions=app-source', 'src/server.ts'],
       {
         cwd: s.dir,
-        env,
+        env: env[portVar] ? { ...env, PORT: env[portVar] } : env,
         stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group: Ctrl-C reaches only this script, which then stops each service
+        // once, with SIGTERM, instead of every service getting SIGINT and then SIGTERM.
+        detached: true,
       },
     );
     pipeLines(child, prefix);

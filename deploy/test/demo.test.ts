@@ -166,9 +166,6 @@ void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it 
     SIGNUP_SERVICE_PORT: String(ports['signup-service']),
     PROFILE_SERVICE_PORT: String(ports['profile-service']),
     NOTIFICATION_SERVICE_PORT: String(ports['notification-service']),
-    // Where start.ts does not apply the *_SERVICE_PORT variables, every service takes any free
-    // port instead of three fighting over one; the real ports are read from the logs below.
-    PORT: '0',
     LOG_LEVEL: 'info',
   };
 
@@ -241,10 +238,20 @@ void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it 
   t.match(out, /all 7 steps passed/);
   t.notMatch(out, adminToken, 'the admin token is never printed');
 
-  start.child.kill('SIGINT');
+  // Ctrl-C in a terminal signals the whole foreground process group, not just one process.
+  process.kill(-start.child.pid!, 'SIGINT');
   const stopped = await withTimeout(start.exited, 20_000, 'start.ts after SIGINT');
   t.equal(stopped.code, 0, 'start.ts exits 0 on Ctrl-C');
   t.match(start.output, /all services stopped/);
+  for (const service of SERVICES) {
+    t.match(start.output, new RegExp(`${service} exited \\(code 0\\)`), `${service} exited 0`);
+    t.equal(
+      Number(new URL(base[service]).port),
+      ports[service],
+      `${service} used its *_SERVICE_PORT`,
+    );
+  }
+  t.notMatch(start.output, /second SIGTERM/, 'each service was stopped once');
   for (const service of SERVICES) {
     const port = Number(new URL(base[service]).port);
     t.ok(await portIsFree(port), `${service}'s port ${port} is free again`);
