@@ -12,6 +12,7 @@ import Fastify, {
   LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyRequest,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -62,8 +63,23 @@ function pinoOptions(options: CreateAppOptions): LoggerOptions | false {
  * types keeps `?limit=10` usable while a JSON body with `"10"` for a number is still refused.
  */
 function coerceToSchema(schema: unknown, value: unknown): unknown {
-  if (typeof schema !== 'object' || schema === null || !(Kind in schema)) return value;
+  if (!needsConversion(schema)) return value;
   return Value.Convert(schema as TSchema, value);
+}
+
+/**
+ * False for what arrives right already: a TypeBox object whose properties are all plain strings
+ * (ids, names). Such routes get no conversion hook at all; anything else (numbers, booleans,
+ * arrays, unions) is converted.
+ */
+function needsConversion(schema: unknown): boolean {
+  if (typeof schema !== 'object' || schema === null || !(Kind in schema)) return false;
+  const s = schema as {
+    type?: unknown;
+    properties?: Record<string, { type?: unknown; anyOf?: unknown }>;
+  };
+  if (s.type !== 'object' || !s.properties) return true;
+  return Object.values(s.properties).some((p) => p.type !== 'string' || p.anyOf !== undefined);
 }
 
 export function createApp(options: CreateAppOptions): App {
@@ -96,11 +112,19 @@ export function createApp(options: CreateAppOptions): App {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  app.addHook('preValidation', async (request) => {
-    const schema = request.routeOptions.schema;
-    if (!schema) return;
-    if (schema.querystring) request.query = coerceToSchema(schema.querystring, request.query);
-    if (schema.params) request.params = coerceToSchema(schema.params, request.params);
+  // Decided once per route, so that a route whose inputs are all strings pays nothing per request.
+  app.addHook('onRoute', (route) => {
+    const { querystring, params } = route.schema ?? {};
+    if (!needsConversion(querystring) && !needsConversion(params)) return;
+    const convert = async (request: FastifyRequest) => {
+      if (querystring) request.query = coerceToSchema(querystring, request.query);
+      if (params) request.params = coerceToSchema(params, request.params);
+    };
+    const existing = route.preValidation;
+    route.preValidation =
+      existing === undefined
+        ? [convert]
+        : [convert, ...(Array.isArray(existing) ? existing : [existing])];
   });
 
   installProblemHandlers(app, options.name);

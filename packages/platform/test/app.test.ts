@@ -95,6 +95,31 @@ void t.test('query strings and params are coerced to their declared types', asyn
   );
 });
 
+void t.test('string-only params arrive as sent; a route hook sees converted values', async (t) => {
+  const { app } = build(t);
+  app.get(
+    '/codes/:code',
+    { schema: { params: Type.Object({ code: Type.String({ pattern: '^[0-9]+$' }) }) } },
+    async (request) => ({ code: request.params.code }),
+  );
+  let seen: unknown;
+  app.get(
+    '/pages/:n',
+    {
+      schema: { params: Type.Object({ n: Type.Integer() }) },
+      preValidation: async (request) => {
+        seen = (request.params as { n: unknown }).n;
+      },
+    },
+    async (request) => ({ n: request.params.n }),
+  );
+  const code = await app.inject({ method: 'GET', url: '/codes/007' });
+  t.same(code.json(), { code: '007' }, 'a string id is not turned into a number');
+  const page = await app.inject({ method: 'GET', url: '/pages/3' });
+  t.same(page.json(), { n: 3 });
+  t.equal(seen, 3, "the route's own preValidation hook runs after the conversion");
+});
+
 void t.test('a thrown error is a 500 without internals, and it is logged', async (t) => {
   const { app, sink } = build(t);
   app.get('/boom', async () => {
