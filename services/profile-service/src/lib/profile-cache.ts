@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bulkhead } from './bulkhead.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheKeys } from './cache-keys.js';
+import { GetBatcher } from './get-batcher.js';
 import {
   decodeEntry,
   encodeFloor,
@@ -79,21 +80,28 @@ export class ProfileCache {
   private readonly flights = new SingleFlight<ReadResult>();
   private readonly repairs = new Set<NodeJS.Timeout>();
   private closed = false;
+  private readonly gets: GetBatcher;
 
-  constructor(private readonly o: ProfileCacheOptions) {}
+  constructor(private readonly o: ProfileCacheOptions) {
+    this.gets = new GetBatcher((keys) => o.redis.mget(keys), {
+      onBatch: (keys) => {
+        o.metrics.getBatches.inc();
+        o.metrics.getBatchKeys.inc(keys);
+      },
+    });
+  }
 
-  /** The in-process tier's answer, synchronously (undefined: not there, ask `get`). */
-  peek(id: string): ReadResult | undefined {
+  /** The in-process tier's answer (a HIT), synchronously; undefined: not there, ask `get`. */
+  peek(id: string): CachedProfile | undefined {
     const local = this.o.local?.get(id);
-    if (!local) return undefined;
-    this.o.metrics.hits.inc({ tier: 'local' });
-    return { profile: local, source: 'HIT' };
+    if (local) this.o.metrics.localHit();
+    return local;
   }
 
   /** One profile (null: no such id), and where the answer came from. */
   async get(id: string): Promise<ReadResult> {
     const local = this.peek(id);
-    if (local) return local;
+    if (local) return { profile: local, source: 'HIT' };
     const result = await this.flights.do(id, () => this.resolve(id));
     this.count(result.source);
     if (result.profile && result.source !== 'BYPASS') this.o.local?.set(result.profile);
@@ -110,7 +118,7 @@ export class ProfileCache {
       else pending.push(id);
     }
     if (pending.length === 0) {
-      this.o.metrics.hits.inc({ tier: 'local' });
+      this.o.metrics.localHit();
       return { profiles, source: 'HIT' };
     }
 
@@ -220,7 +228,7 @@ export class ProfileCache {
     const key = this.o.keys.entry(id);
     let entry: CacheEntry | null;
     try {
-      entry = decodeEntry(await this.o.breaker.run(() => this.o.redis.get(key)));
+      entry = decodeEntry(await this.o.breaker.run(() => this.gets.get(key)));
     } catch {
       return this.bypass(id);
     }
