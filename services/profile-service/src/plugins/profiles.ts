@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import { Bulkhead } from '../lib/bulkhead.js';
 import { CircuitBreaker } from '../lib/breaker.js';
 import { cacheKeys } from '../lib/cache-keys.js';
-import type { PublicProfile } from '../lib/entry.js';
+import type { CachedProfile, PublicProfile } from '../lib/entry.js';
 import { LocalTier } from '../lib/local-tier.js';
 import { createCacheMetrics, type CacheMetrics } from '../lib/metrics.js';
 import { ProfileCache, type ManyResult, type ReadResult } from '../lib/profile-cache.js';
@@ -22,7 +22,7 @@ export interface ProfilesPluginOptions {
 
 export interface Profiles {
   /** The in-process tier's answer without an async hop; undefined: call `get`. */
-  peek(id: string): ReadResult | undefined;
+  peek(id: string): CachedProfile | undefined;
   get(id: string): Promise<ReadResult>;
   getMany(ids: string[]): Promise<ManyResult>;
   /** Commits the update (and its event), then makes every cache tier right. Null: no such profile. */

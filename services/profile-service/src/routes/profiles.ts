@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { forbidden, overloaded, profileNotFound } from '../errors.js';
 import { BulkheadFullError } from '../lib/bulkhead.js';
 import type { CachedProfile } from '../lib/entry.js';
-import type { CacheSource } from '../lib/profile-cache.js';
+import type { CacheSource, ReadResult } from '../lib/profile-cache.js';
 import {
   IdParams,
   IdsQuery,
@@ -71,6 +71,13 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     void reply.code(304).send();
     return true;
   };
+  const answer = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    profile: CachedProfile,
+    source: CacheSource,
+  ): FastifyReply =>
+    conditional(request, reply, etagOf(profile), source) ? reply : sendJson(reply, profile.json);
 
   app.get(
     '/v1/profiles/:id',
@@ -83,21 +90,21 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     },
     async (request, reply) => {
       const id = request.params.id.toLowerCase();
-      let result = app.profiles.peek(id);
-      if (!result) {
-        try {
-          result = await app.profiles.get(id);
-        } catch (err) {
-          mapBulkheadError(err);
-        }
+      // The hot path: an in-process tier hit is answered without awaiting or a result object.
+      const local = app.profiles.peek(id);
+      if (local) return answer(request, reply, local, 'HIT');
+      let result: ReadResult;
+      try {
+        result = await app.profiles.get(id);
+      } catch (err) {
+        mapBulkheadError(err);
       }
       const { profile, source } = result;
       if (!profile) {
         reply.header('x-cache', source).header('cache-control', cacheControl);
         throw profileNotFound(id);
       }
-      if (conditional(request, reply, etagOf(profile), source)) return reply;
-      return sendJson(reply, profile.json);
+      return answer(request, reply, profile, source);
     },
   );
 
