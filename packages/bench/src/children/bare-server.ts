@@ -1,6 +1,7 @@
-// The profile-read baseline: the platform's base Fastify app (same hooks, same Node flags, same
-// process shape as profile-service) with one route that answers the JSON of a real profile from
-// memory. The gap between this and the service is what the cache path costs.
+// A profile-read reference (the baseline is profile-bare-route.ts): the platform's base Fastify
+// app alone (same hooks and Node flags, none of profile-service's plugins, connections or workers)
+// with one route that answers the JSON of a real profile from memory. It shows what the service's
+// process itself costs on top of the platform, apart from what the cache path costs.
 import { readFileSync } from 'node:fs';
 import { createApp, runServer } from '@app/platform';
 
