@@ -4,6 +4,7 @@
 // old value back), single-flight in process plus a short Redis lease across replicas, negative
 // entries for unknown ids, soft expiry with stale serving while one replica refreshes, and a
 // circuit breaker + bulkhead so that a sick Redis costs Postgres a bounded number of reads.
+// Lookups of reads that arrive together go to Redis as one MGET (get-batcher.ts).
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Bulkhead } from './bulkhead.js';
