@@ -117,8 +117,11 @@ export const profileRead: Scenario = {
 
     const dir = await mkdtemp(join(tmpdir(), 'bench-bare-'));
     ctx.teardown(() => rm(dir, { recursive: true, force: true }));
-    const bodyFile = join(dir, 'profile.json');
-    await writeFile(bodyFile, sample.body);
+    // The bare routes answer each hot id with the very JSON the service answers for it.
+    const bodies: Record<string, string> = {};
+    for (const id of hot) bodies[id] = (await httpGet(`${redisOnly.url}/v1/profiles/${id}`)).body;
+    const bodyFile = join(dir, 'profiles.json');
+    await writeFile(bodyFile, JSON.stringify(bodies));
     const barePort = await freePort();
     const bare = startChild({
       script: 'src/children/bare-server.ts',
@@ -154,7 +157,12 @@ export const profileRead: Scenario = {
     const baselineUrl = `http://127.0.0.1:${baselinePort}`;
     await waitReady(baseline, `${baselineUrl}/health/ready`);
     const bareSample = await httpGet(`${baselineUrl}/bench/bare/${hot[0] as string}`);
-    if (bareSample.status !== 200 || bareSample.body !== sample.body) {
+    const platformSample = await httpGet(`${bareUrl}/v1/profiles/${hot[0] as string}`);
+    if (
+      bareSample.status !== 200 ||
+      bareSample.body !== sample.body ||
+      platformSample.body !== sample.body
+    ) {
       throw new Error(
         `profile-read: the bare route answered ${bareSample.status}, not the same JSON`,
       );
