@@ -61,25 +61,20 @@ function pinoOptions(options: CreateAppOptions): LoggerOptions | false {
 /**
  * Query strings and path params arrive as strings; converting them (and only them) to the declared
  * types keeps `?limit=10` usable while a JSON body with `"10"` for a number is still refused.
+ * Returns the schema to convert with, or undefined for what arrives right already: no TypeBox
+ * schema, or an object whose properties are all plain strings (ids, names). Anything else
+ * (numbers, booleans, arrays, unions) is converted.
  */
-function coerceToSchema(schema: unknown, value: unknown): unknown {
-  if (!needsConversion(schema)) return value;
-  return Value.Convert(schema as TSchema, value);
-}
-
-/**
- * False for what arrives right already: a TypeBox object whose properties are all plain strings
- * (ids, names). Such routes get no conversion hook at all; anything else (numbers, booleans,
- * arrays, unions) is converted.
- */
-function needsConversion(schema: unknown): boolean {
-  if (typeof schema !== 'object' || schema === null || !(Kind in schema)) return false;
-  const s = schema as {
-    type?: unknown;
+function conversionSchema(schema: unknown): TSchema | undefined {
+  if (typeof schema !== 'object' || schema === null || !(Kind in schema)) return undefined;
+  const s = schema as TSchema & {
     properties?: Record<string, { type?: unknown; anyOf?: unknown }>;
   };
-  if (s.type !== 'object' || !s.properties) return true;
-  return Object.values(s.properties).some((p) => p.type !== 'string' || p.anyOf !== undefined);
+  if (s.type !== 'object' || !s.properties) return s;
+  const allStrings = Object.values(s.properties).every(
+    (p) => p.type === 'string' && p.anyOf === undefined,
+  );
+  return allStrings ? undefined : s;
 }
 
 export function createApp(options: CreateAppOptions): App {
@@ -114,11 +109,12 @@ export function createApp(options: CreateAppOptions): App {
   });
   // Decided once per route, so that a route whose inputs are all strings pays nothing per request.
   app.addHook('onRoute', (route) => {
-    const { querystring, params } = route.schema ?? {};
-    if (!needsConversion(querystring) && !needsConversion(params)) return;
+    const querystring = conversionSchema(route.schema?.querystring);
+    const params = conversionSchema(route.schema?.params);
+    if (!querystring && !params) return;
     const convert = async (request: FastifyRequest) => {
-      if (querystring) request.query = coerceToSchema(querystring, request.query);
-      if (params) request.params = coerceToSchema(params, request.params);
+      if (querystring) request.query = Value.Convert(querystring, request.query);
+      if (params) request.params = Value.Convert(params, request.params);
     };
     const existing = route.preValidation;
     route.preValidation =
