@@ -23,7 +23,11 @@ void t.test('SMTP 451 for the next 3 messages: they arrive later, after backoff'
     'all three arrived',
   );
   t.ok(elapsed >= 200, `arrived only after the backoff (>= half of 400 ms), took ${elapsed} ms`);
-  const rows = await env.prisma.notificationDelivery.findMany();
+  // The SMTP server holds a message before the worker's `sent` mark commits: wait for the marks.
+  const rows = await waitUntil('three rows marked sent', async () => {
+    const all = await env.prisma.notificationDelivery.findMany();
+    return all.length === 3 && all.every((r) => r.status !== 'claimed') ? all : undefined;
+  });
   t.same(
     rows.map((r) => [r.status, r.attempts]),
     [
