@@ -88,25 +88,35 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
         response: { 200: Profile, 304: Type.Null(), ...problems },
       },
     },
-    async (request, reply) => {
+    (request, reply) => {
       const id = request.params.id.toLowerCase();
-      // The hot path: an in-process tier hit is answered without awaiting or a result object.
+      // The hot path: an in-process tier hit is answered synchronously, with no promise, await
+      // or result object (Fastify takes a handler that has sent and returns nothing).
       const local = app.profiles.peek(id);
-      if (local) return answer(request, reply, local, 'HIT');
-      let result: ReadResult;
-      try {
-        result = await app.profiles.get(id);
-      } catch (err) {
-        mapBulkheadError(err);
-      }
-      const { profile, source } = result;
-      if (!profile) {
-        reply.header('x-cache', source).header('cache-control', cacheControl);
-        throw profileNotFound(id);
-      }
-      return answer(request, reply, profile, source);
+      if (!local) return readThrough(id, request, reply);
+      answer(request, reply, local, 'HIT');
+      return undefined;
     },
   );
+
+  const readThrough = async (
+    id: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> => {
+    let result: ReadResult;
+    try {
+      result = await app.profiles.get(id);
+    } catch (err) {
+      mapBulkheadError(err);
+    }
+    const { profile, source } = result;
+    if (!profile) {
+      reply.header('x-cache', source).header('cache-control', cacheControl);
+      throw profileNotFound(id);
+    }
+    answer(request, reply, profile, source);
+  };
 
   app.get(
     '/v1/profiles',
