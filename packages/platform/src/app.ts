@@ -3,7 +3,6 @@
 // document. A service calls createApp, registers its plugins and routes, and gets all of it.
 import { Problem } from '@app/contracts';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import { fastifySwagger } from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Kind, type TSchema } from '@sinclair/typebox';
@@ -22,6 +21,7 @@ import { clientErrorHandler, frameworkErrorHandler, installProblemHandlers } fro
 import { healthPlugin, type ReadinessCheck } from './health.js';
 import { genReqId, loggerOptions } from './logger.js';
 import { metricsPlugin } from './metrics.js';
+import { SECURITY_HEADERS } from './security-headers.js';
 
 /** A service's Fastify instance, typed with the TypeBox provider. */
 export type App = FastifyInstance<
@@ -122,8 +122,12 @@ export function createApp(options: CreateAppOptions): App {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Helmet's headers (the constant in security-headers.ts, checked against @fastify/helmet by a
+  // test) and the request id, in one object assignment per request. @fastify/helmet rebuilds
+  // helmet's middleware on every request and writes through the raw response, which also puts
+  // node's header writing on its slow path: with it, a bare route served half the requests/s.
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+    reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
   });
   // Decided once per route, so that a route whose inputs are all strings pays nothing per request.
   app.addHook('onRoute', (route) => {
@@ -144,11 +148,6 @@ export function createApp(options: CreateAppOptions): App {
   installProblemHandlers(app, options.name);
   app.addSchema(Problem);
 
-  void app.register(helmet, {
-    // A JSON API serves no HTML, so a CSP protects nothing here.
-    contentSecurityPolicy: false,
-    global: true,
-  });
   if (options.cors && options.cors.origins.length > 0) {
     void app.register(cors, { origin: options.cors.origins, credentials: false });
   }

@@ -1,7 +1,8 @@
-// The security headers @fastify/helmet sets with the platform's options, as a constant: the answers
-// Fastify writes without running hooks (framework errors, client errors such as 431) must carry
-// the same headers as every other answer, and helmet cannot be run there. A test compares this
-// list with what helmet really sets, so an upgrade that changes helmet's defaults fails loudly.
+// The security headers every answer carries: what @fastify/helmet sets with the platform's options
+// (its defaults without a CSP, which protects nothing in a JSON API). Set from this constant by an
+// onRequest hook (app.ts), and by the handlers of the answers Fastify writes without running hooks
+// (framework errors, client errors such as 431). A test compares the list with what helmet really
+// sets, so an upgrade that changes helmet's defaults fails loudly.
 
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'cross-origin-opener-policy': 'same-origin',
