@@ -12,7 +12,7 @@ import type {
   FastifySchemaValidationError,
 } from 'fastify';
 import { isDependencyUnavailable, isUnstorableText } from './dependency-errors.js';
-import { SECURITY_HEADERS } from './security-headers.js';
+import { SECURITY_HEADERS, setStandardHeaders } from './security-headers.js';
 
 /** Seconds a client is told to wait (`Retry-After`) when a dependency is unavailable. */
 export const DEPENDENCY_RETRY_AFTER_SECONDS = 2;
@@ -251,7 +251,7 @@ function replyWithProblem(
  */
 export function frameworkErrorHandler(service: string) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    void reply.headers({ ...SECURITY_HEADERS, 'x-request-id': request.id });
+    setStandardHeaders(request, reply);
     void replyWithProblem(service, error, request, reply);
   };
 }

@@ -19,6 +19,8 @@ function build(t: Test) {
 
 // The headers an answer carries beyond the security ones.
 const OWN_HEADERS = ['x-request-id', 'content-type', 'content-length', 'date', 'connection'];
+const securityHeadersOf = (headers: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(headers).filter(([h]) => !OWN_HEADERS.includes(h)));
 
 void t.test('SECURITY_HEADERS is exactly what @fastify/helmet sets', async (t) => {
   const app = Fastify({ logger: false });
@@ -27,24 +29,14 @@ void t.test('SECURITY_HEADERS is exactly what @fastify/helmet sets', async (t) =
   await app.register(helmet, { contentSecurityPolicy: false, global: true });
   app.get('/', async () => ({ ok: true }));
   const res = await app.inject({ method: 'GET', url: '/' });
-  const fromHelmet = Object.fromEntries(
-    Object.keys(res.headers)
-      .filter((h) => !OWN_HEADERS.includes(h))
-      .map((h) => [h, res.headers[h]]),
-  );
-  t.same(fromHelmet, SECURITY_HEADERS);
+  t.same(securityHeadersOf(res.headers), SECURITY_HEADERS);
 });
 
 void t.test("an app's answer carries SECURITY_HEADERS and nothing else of its own", async (t) => {
   const app = build(t);
   const res = await app.inject({ method: 'GET', url: '/v1/things/1' });
   t.equal(res.statusCode, 200);
-  const security = Object.fromEntries(
-    Object.keys(res.headers)
-      .filter((h) => !OWN_HEADERS.includes(h))
-      .map((h) => [h, res.headers[h]]),
-  );
-  t.same(security, SECURITY_HEADERS);
+  t.same(securityHeadersOf(res.headers), SECURITY_HEADERS);
   t.ok(res.headers['x-request-id'], 'x-request-id');
 });
 

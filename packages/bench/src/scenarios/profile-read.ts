@@ -2,7 +2,7 @@
 // instance, for cached reads with the in-process tier on and off, each against the baseline of a
 // bare route in the same process: every instance is profile-service built by its own buildApp with
 // one more route answering the same JSON from memory (children/profile-bare-route.ts), so the ratio
-// is what the cache path costs, not how two processes of the same code differ (up to 5% here). The
+// is what the cache path costs, not how two processes of the same code differ (up to 14% here). The
 // platform's app alone with that route (children/bare-server.ts) is measured too, as a reference.
 // Plus the miss path (Postgres, every request a profile never read before), hit vs miss latency on
 // one connection, and a concurrency sweep for the plot. Server on core 1, autocannon on core 0.

@@ -92,17 +92,18 @@ export class ProfileCache {
     });
   }
 
-  /** The in-process tier's answer (a HIT), synchronously; undefined: not there, ask `get`. */
+  /** The in-process tier's answer (a HIT), synchronously; undefined: not there, ask `load`. */
   peek(id: string): CachedProfile | undefined {
     const local = this.o.local?.get(id);
     if (local) this.o.metrics.localHit();
     return local;
   }
 
-  /** One profile (null: no such id), and where the answer came from. */
-  async get(id: string): Promise<ReadResult> {
-    const local = this.peek(id);
-    if (local) return { profile: local, source: 'HIT' };
+  /**
+   * One profile past the in-process tier (the caller has peeked): null for no such id, and where
+   * the answer came from. Concurrent loads of one id share one resolution.
+   */
+  async load(id: string): Promise<ReadResult> {
     const result = await this.flights.do(id, () => this.resolve(id));
     this.count(result.source);
     if (result.profile && result.source !== 'BYPASS') this.o.local?.set(result.profile);

@@ -21,9 +21,10 @@ export interface ProfilesPluginOptions {
 }
 
 export interface Profiles {
-  /** The in-process tier's answer without an async hop; undefined: call `get`. */
+  /** The in-process tier's answer without an async hop; undefined: call `load`. */
   peek(id: string): CachedProfile | undefined;
-  get(id: string): Promise<ReadResult>;
+  /** Past the in-process tier: Redis, then Postgres (single-flight, lease, breaker, bulkhead). */
+  load(id: string): Promise<ReadResult>;
   getMany(ids: string[]): Promise<ManyResult>;
   /** Commits the update (and its event), then makes every cache tier right. Null: no such profile. */
   update(id: string, patch: ProfilePatch, traceparent?: string): Promise<PublicProfile | null>;
@@ -140,7 +141,7 @@ export const profilesPlugin = fp<ProfilesPluginOptions>(
 
     app.decorate('profiles', {
       peek: (id) => cache.peek(id),
-      get: (id) => cache.get(id),
+      load: (id) => cache.load(id),
       getMany: (ids) => cache.getMany(ids),
       async update(id, patch, traceparent) {
         const profile = await store.update(id, patch, traceparent);

@@ -106,7 +106,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
   ): Promise<void> => {
     let result: ReadResult;
     try {
-      result = await app.profiles.get(id);
+      result = await app.profiles.load(id);
     } catch (err) {
       mapBulkheadError(err);
     }
