@@ -12,6 +12,7 @@ export default tseslint.config(
       'packages/db/src/generated/**',
       'packages/bench/results/**',
       'eslint.config.js',
+      '.pnpmfile.cjs',
     ],
   },
   js.configs.recommended,

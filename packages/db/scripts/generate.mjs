@@ -4,7 +4,9 @@
 // Prisma's CLI otherwise downloads a native schema-engine binary before generating, although
 // generation itself only uses bundled WebAssembly; pointing PRISMA_SCHEMA_ENGINE_BINARY at a
 // stand-in skips that download (and its checksum fetch) entirely. CHECKPOINT_DISABLE stops the
-// CLI's update/telemetry check, which would otherwise try the network.
+// CLI's update/telemetry check, which would otherwise try the network. The CLI is a devDependency:
+// a production install (`pnpm deploy --prod`) has no CLI and needs none, since the generated client
+// is compiled into dist/, so there this script does nothing.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -12,7 +14,13 @@ import { fileURLToPath } from 'node:url';
 import process from 'node:process';
 
 const packageDir = dirname(dirname(fileURLToPath(import.meta.url)));
-const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js');
+let prismaCli;
+try {
+  prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js');
+} catch {
+  process.stderr.write('prisma generate skipped: no Prisma CLI here (a production install)\n');
+  process.exit(0);
+}
 
 const env = {
   ...process.env,
