@@ -1,7 +1,8 @@
 // docker-compose.yml, checked without Docker (there is no engine on this machine): every service
 // gets what its config schema needs, every long-running container has a healthcheck, every
-// dependency waits on a condition, and the published ports are the README's.
-import { existsSync } from 'node:fs';
+// dependency waits on a condition, the published ports are the README's, and every command runs
+// compiled JavaScript with plain node.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import {
@@ -10,17 +11,28 @@ import {
   environmentOf,
   exportedByCommand,
   isPinnedImage,
+  lastInstruction,
   loadCompose,
   loadServiceEnvSchema,
+  parseDockerfile,
+  productionCommandProblems,
   publishedPorts,
   REPO_ROOT,
   schemaVariables,
   SERVICES,
+  sourceOfImagePath,
   variablesToProvide,
 } from '../src/index.js';
 
 const compose = loadCompose(join(REPO_ROOT, 'docker-compose.yml'));
 const { file: portsFile, ports } = documentedPorts();
+const dockerfile = parseDockerfile(
+  readFileSync(join(REPO_ROOT, 'deploy/docker/Dockerfile'), 'utf8'),
+);
+/** What a container without a `command` runs. */
+const imageCmd = JSON.parse(
+  lastInstruction(dockerfile.stages.at(-1)!, 'CMD')?.rest ?? '[]',
+) as string[];
 const ONE_SHOTS = ['keys', 'migrate', 'provision'];
 const INFRASTRUCTURE = ['postgres', 'redis', 'nats', 'mailpit'];
 
@@ -55,6 +67,12 @@ for (const service of SERVICES) {
       'Dockerfile exists',
     );
     t.ok(existsSync(join(REPO_ROOT, 'services', service, 'src', 'server.ts')), 'server.ts exists');
+    // PEM keys are read from the keys volume by a shell, which then execs the service
+    const command = Array.isArray(s.command) ? s.command.join(' ') : (s.command ?? '');
+    const exec = /exec (node [^;&|]+)$/.exec(command)?.[1]?.trim().split(/\s+/);
+    const argv = exec ?? (Array.isArray(s.command) ? s.command : imageCmd);
+    t.same(argv, ['node', 'dist/server.js'], 'runs the compiled service');
+    t.same(productionCommandProblems(argv), [], 'with plain node');
     t.match(s.image, new RegExp(`/${service}:`), 'image named after the service');
 
     for (const [name, url] of env) {
@@ -125,13 +143,14 @@ void t.test('images, NATS, one-shots and secrets', async (t) => {
   );
 
   for (const [job, script] of [
-    ['migrate', 'node_modules/@app/db/src/cli/migrate.ts'],
-    ['provision', 'node_modules/@app/platform/src/cli/provision.ts'],
+    ['migrate', 'node_modules/@app/db/dist/cli/migrate.js'],
+    ['provision', 'node_modules/@app/platform/dist/cli/provision.js'],
   ] as const) {
     const command = compose.services[job]!.command as string[];
     t.equal(command.at(-1), script, `${job} runs ${script}`);
-    const m = /^node_modules\/@app\/([^/]+)\/(.+)$/.exec(script)!;
-    t.ok(existsSync(join(REPO_ROOT, 'packages', m[1]!, m[2]!)), `${script} exists in the repo`);
+    t.same(productionCommandProblems(command), [], `${job} runs compiled JavaScript with node`);
+    const source = sourceOfImagePath(script, 'signup-service');
+    t.ok(source && existsSync(source), `${script} is compiled from ${source}`);
   }
   t.ok(environmentOf(compose.services.migrate!).get('DATABASE_URL'), 'migrate has DATABASE_URL');
   t.ok(environmentOf(compose.services.provision!).get('NATS_URL'), 'provision has NATS_URL');

@@ -1,8 +1,9 @@
 // The shared Dockerfile, checked statically because this machine has no Docker engine to build it:
 // every COPY source exists (and is not dropped by .dockerignore), every --from names an earlier
-// stage, bases are pinned, and the final stage is small, non-root and health-checked, for each
+// stage, bases are pinned, the image compiles the workspace and runs the compiled service with
+// plain node (no tsx anywhere), and the final stage is small, non-root and health-checked, for each
 // SERVICE the compose file builds.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import {
@@ -12,6 +13,7 @@ import {
   lastInstruction,
   loadCompose,
   parseDockerfile,
+  productionCommandProblems,
   REPO_ROOT,
   SERVICES,
 } from '../src/index.js';
@@ -43,19 +45,35 @@ void t.test('stages and bases', async (t) => {
       );
     }
   }
-  t.notMatch(
-    text,
-    /pnpm@\d/,
-    'pnpm version comes from package.json (corepack), not the Dockerfile',
-  );
+  t.notMatch(text, /pnpm@\d/, 'pnpm version comes from package.json, not the Dockerfile');
   const packageManager = (
     JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { packageManager: string }
   ).packageManager;
-  t.match(packageManager, /^pnpm@\d+\.\d+\.\d+/, 'package.json pins pnpm for corepack');
-  t.match(text, /corepack enable/);
-  t.match(text, /pnpm install --frozen-lockfile/);
-  t.match(text, /prisma generate/);
-  t.match(text, /deploy --prod/);
+  t.match(packageManager, /^pnpm@\d+\.\d+\.\d+$/, 'package.json pins pnpm');
+  t.notMatch(text, /corepack (enable|install)/, 'not with corepack (its signature check fails)');
+  const runs = stages.flatMap((s) => s.instructions.filter((i) => i.keyword === 'RUN'));
+  t.ok(
+    runs.some((i) => /npm install --global .*"pnpm@\$\(node -p .*packageManager/.test(i.rest)),
+    'pnpm installed with npm at the packageManager version',
+  );
+  const order = [
+    /pnpm install --frozen-lockfile/,
+    /prisma generate/,
+    /^pnpm build$/,
+    /deploy --prod --legacy \/prod\/app/,
+  ].map((re) => runs.findIndex((i) => re.test(i.rest)));
+  t.ok(
+    order.every((i) => i >= 0),
+    'install, generate, build and deploy --prod are all there',
+  );
+  t.same(
+    [...order].sort((a, b) => a - b),
+    order,
+    'in that order: the client is compiled too',
+  );
+  t.notMatch(text, /--import=tsx|\btsx@|\/opt\/tsx/, 'no tsx in the image');
+  const deps = copyInstructions(stages.find((s) => s.name === 'deps')!).flatMap((c) => c.sources);
+  t.ok(deps.includes('.pnpmfile.cjs'), 'the install hook is there for the frozen-lockfile check');
 });
 
 void t.test('every COPY source exists in the build context and is not ignored', async (t) => {
@@ -82,7 +100,7 @@ void t.test('each SERVICE build argument names a real service', async (t) => {
   t.same([...built].sort(), [...SERVICES].sort(), 'compose builds each service from it');
   const ports = documentedPorts().ports;
   for (const service of built) {
-    // the guard in the build stage and the runtime CMD both need this file
+    // the guard in the build stage needs it, and the CMD's dist/server.js is compiled from it
     t.ok(existsSync(join(REPO_ROOT, 'services', service, 'src/server.ts')), `${service} server.ts`);
     t.ok(existsSync(join(REPO_ROOT, 'services', service, 'package.json')), `${service} package`);
     t.ok(ports.has(service), `${service} has a documented port`);
@@ -93,14 +111,7 @@ void t.test('the final stage: production output only, non-root, health-checked',
   t.equal(final.from, '${NODE_IMAGE}', 'starts from a fresh Node image, not a build stage');
   const copies = copyInstructions(final);
   t.ok(copies.length > 0 && copies.every((c) => c.from === 'build'), 'copies only build output');
-  t.same(
-    copies
-      .map((c) => c.sources)
-      .flat()
-      .sort(),
-    ['/opt/tsx', '/prod/app'],
-    'the deployed service and tsx, nothing else',
-  );
+  t.same(copies.map((c) => c.sources).flat(), ['/prod/app'], 'the deployed service, nothing else');
   const user = lastInstruction(final, 'USER')?.rest;
   t.ok(user && !/^(root|0)(:|$)/.test(user), `runs as ${user}, not root`);
   const healthcheck = lastInstruction(final, 'HEALTHCHECK')?.rest ?? '';
@@ -112,14 +123,23 @@ void t.test('the final stage: production output only, non-root, health-checked',
     'PORT is a build argument of the final stage',
   );
   const cmd = JSON.parse(lastInstruction(final, 'CMD')?.rest ?? '[]') as string[];
-  t.same(cmd, ['node', '--import=tsx', '--conditions=app-source', 'src/server.ts']);
+  t.same(cmd, ['node', 'dist/server.js'], 'runs the compiled service');
+  t.same(productionCommandProblems(cmd), [], 'with plain node');
   t.notOk(
     final.instructions.some((i) => i.keyword === 'RUN' && /install|pnpm/.test(i.rest)),
     'installs nothing in the final stage',
   );
-  const build = stages.find((s) => s.name === 'build')!;
-  t.ok(
-    build.instructions.some((i) => i.keyword === 'RUN' && /rm -rf \/prod\/app\/test/.test(i.rest)),
-    'tests are removed from the deployed output',
-  );
+  for (const dir of ['packages', 'services']) {
+    for (const name of readdirSync(join(REPO_ROOT, dir))) {
+      const file = join(REPO_ROOT, dir, name, 'package.json');
+      if (!existsSync(file)) continue;
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { files?: string[] };
+      // pnpm deploy copies `files` only: compiled output, never src/ or test/
+      t.ok(pkg.files?.includes('dist'), `${dir}/${name} deploys dist/`);
+      t.notOk(
+        pkg.files?.some((f) => /^(src|test)\b/.test(f)),
+        `${dir}/${name} deploys no src/ or test/`,
+      );
+    }
+  }
 });

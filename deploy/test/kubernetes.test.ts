@@ -1,6 +1,7 @@
 // Renders both kustomize overlays and holds every object to the Kubernetes schemas and every
 // container to the deployment policy of deploy/README.md: probes on real routes and ports,
-// resources, non-root, read-only root filesystem, pinned images, and every variable the service's
+// resources, non-root, read-only root filesystem, pinned images, commands that run compiled
+// JavaScript with plain node (never tsx), and every variable the service's
 // own config schema needs actually provided (env and envFrom resolved against the rendered objects).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,11 +17,13 @@ import {
   loadServiceEnvSchema,
   podSpecOf,
   probePort,
+  productionCommandProblems,
   ref,
   renderKustomize,
   REPO_ROOT,
   schemaVariables,
   SERVICES,
+  sourceOfImagePath,
   validateWithKubernetesModels,
   variablesToProvide,
   type Container,
@@ -59,12 +62,6 @@ const allContainers = (pod: PodSpec): Container[] => [
   ...(pod.initContainers ?? []),
   ...pod.containers,
 ];
-
-/** `node_modules/@app/db/src/x.ts` inside an image is `packages/db/src/x.ts` in the repo. */
-function repoPathOfImagePath(path: string): string | undefined {
-  const m = /^node_modules\/@app\/([^/]+)\/(.+)$/.exec(path);
-  return m ? join(REPO_ROOT, 'packages', m[1]!, m[2]!) : undefined;
-}
 
 for (const [overlay, objects] of Object.entries(overlays)) {
   void t.test(`${overlay}: every rendered object is valid`, async (t) => {
@@ -174,6 +171,11 @@ for (const [overlay, objects] of Object.entries(overlays)) {
         const port = c.env?.find((e) => e.name === 'PORT')?.value;
         t.equal(Number(port), ports.get(service), `${where}: PORT env is the probed port`);
         t.equal(c.image?.split('/').at(-1)?.split(':')[0], service, `${where}: its own image`);
+        const command = [...(c.command ?? []), ...(c.args ?? [])];
+        t.same(command, ['node', 'dist/server.js'], `${where}: runs the compiled service`);
+        t.same(productionCommandProblems(command), [], `${where}: with plain node`);
+        const source = sourceOfImagePath(command.at(-1) ?? '', service);
+        t.ok(source && existsSync(source), `${where}: dist/server.js is compiled from ${source}`);
         t.ok(
           c.volumeMounts?.some((m) => m.mountPath === '/tmp') &&
             pod.volumes?.some((v) => v.emptyDir),
@@ -233,8 +235,9 @@ for (const [overlay, objects] of Object.entries(overlays)) {
       const c = podSpecOf(find(objects, 'Job', job)!)!.containers[0]!;
       t.match(c.image, /signup-service:/, `Job/${job} runs the signup-service image`);
       const script = c.command?.at(-1) ?? '';
-      const repoPath = repoPathOfImagePath(script);
-      t.ok(repoPath && existsSync(repoPath), `Job/${job}: ${script} exists (${repoPath})`);
+      t.same(productionCommandProblems(c.command ?? []), [], `Job/${job}: node on compiled JS`);
+      const source = sourceOfImagePath(script, 'signup-service');
+      t.ok(source && existsSync(source), `Job/${job}: ${script} is compiled from ${source}`);
       const pkg = `@app/${script.split('/')[2]}`;
       t.ok(signupDeps.includes(pkg), `Job/${job}: ${pkg} is deployed with signup-service`);
     }
