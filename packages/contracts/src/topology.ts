@@ -1,6 +1,7 @@
 // The JetStream topology as data: every stream and consumer of DESIGN.md "Names", with the config
 // the provisioning command applies. A namespace gives tests (and parallel environments) their own
 // streams and subjects, so that nothing they do touches a running system.
+import { Type, type Static, type TObject } from '@sinclair/typebox';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -87,6 +88,32 @@ export const WELCOME_EMAIL_DEFAULTS = {
   maxDeliver: 6,
   ackWaitMs: 30_000,
 } as const;
+
+/**
+ * The environment variables that shape the topology's welcome-email consumer, declared beside it
+ * so the provisioning command and notification-service (which bounds its own pulls by them) read
+ * the same names, ranges and defaults. Spread into a config schema like platform's CommonEnv.
+ */
+export const TopologyEnv = {
+  NOTIFY_MAX_ACK_PENDING: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: WELCOME_EMAIL_DEFAULTS.maxAckPending,
+  }),
+  NOTIFY_MAX_DELIVER: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: WELCOME_EMAIL_DEFAULTS.maxDeliver,
+  }),
+  NOTIFY_ACK_WAIT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 3_600_000,
+    default: WELCOME_EMAIL_DEFAULTS.ackWaitMs,
+  }),
+};
+
+/** The values of TopologyEnv once a config loader has validated them. */
+export type TopologyEnvValues = Static<TObject<typeof TopologyEnv>>;
 
 export interface Topology {
   names: Names;
@@ -177,4 +204,26 @@ export function topology(options: TopologyOptions = {}): Topology {
   ];
 
   return { names: n, streams, consumers };
+}
+
+/** The welcome-email consumer's limits from validated TopologyEnv values. */
+export function welcomeEmailFromEnv(
+  env: TopologyEnvValues,
+): Required<NonNullable<TopologyOptions['welcomeEmail']>> {
+  return {
+    maxAckPending: env.NOTIFY_MAX_ACK_PENDING,
+    maxDeliver: env.NOTIFY_MAX_DELIVER,
+    ackWaitMs: env.NOTIFY_ACK_WAIT_MS,
+  };
+}
+
+/** The topology a validated config describes (its namespace, replicas and TopologyEnv values). */
+export function topologyFromEnv(
+  env: TopologyEnvValues & { NATS_NAMESPACE?: string; NATS_STREAM_REPLICAS?: number },
+): Topology {
+  return topology({
+    namespace: env.NATS_NAMESPACE,
+    replicas: env.NATS_STREAM_REPLICAS,
+    welcomeEmail: welcomeEmailFromEnv(env),
+  });
 }

@@ -4,6 +4,8 @@ import {
   makeEnvelope,
   names,
   topology,
+  topologyFromEnv,
+  TopologyEnv,
   validate,
   WELCOME_EMAIL_DEFAULTS,
 } from '../src/index.js';
@@ -62,4 +64,24 @@ void t.test('envelopes validate, and every problem is listed', async (t) => {
     t.ok(bad.errors.some((m) => m.startsWith('/data/email')));
     t.ok(bad.errors.some((m) => m.startsWith('/data/displayName')));
   }
+});
+
+void t.test('topologyFromEnv: the welcome-email knobs shape the consumer', async (t) => {
+  const topo = topologyFromEnv({
+    NATS_NAMESPACE: 't_env',
+    NATS_STREAM_REPLICAS: 3,
+    NOTIFY_MAX_ACK_PENDING: 16,
+    NOTIFY_MAX_DELIVER: 4,
+    NOTIFY_ACK_WAIT_MS: 5000,
+  });
+  const welcome = topo.consumers.find((c) => c.config.durable_name === 'welcome-email');
+  t.match(welcome?.config, { max_ack_pending: 16, max_deliver: 4, ack_wait: 5000 * 1_000_000 });
+  t.equal(topo.names.streams.users, 'T_ENV_USERS');
+  t.ok(topo.streams.every((s) => s.num_replicas === 3));
+});
+
+void t.test('TopologyEnv declares the defaults of WELCOME_EMAIL_DEFAULTS', async (t) => {
+  t.equal(TopologyEnv.NOTIFY_MAX_ACK_PENDING.default, WELCOME_EMAIL_DEFAULTS.maxAckPending);
+  t.equal(TopologyEnv.NOTIFY_MAX_DELIVER.default, WELCOME_EMAIL_DEFAULTS.maxDeliver);
+  t.equal(TopologyEnv.NOTIFY_ACK_WAIT_MS.default, WELCOME_EMAIL_DEFAULTS.ackWaitMs);
 });

@@ -1,17 +1,5 @@
-// Creating the application database itself (which no migration can do, since migrations run inside
-// it), and printing database URLs without their password.
+// Creating the application database itself, which no migration can do since migrations run inside it.
 import pg from 'pg';
-
-/** The URL with any password replaced, safe for logs and error messages. */
-export function redactDatabaseUrl(databaseUrl: string): string {
-  try {
-    const url = new URL(databaseUrl);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '<unparseable database URL>';
-  }
-}
 
 function parseDatabaseUrl(databaseUrl: string): URL {
   let url: URL;

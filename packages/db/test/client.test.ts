@@ -55,6 +55,7 @@ void t.test('BigInt and JSON columns round-trip, and an outbox insert notifies',
     const event = await prisma.outboxEvent.create({
       data: {
         id: randomUUID(),
+        producer: 'signup-service',
         subject: 'user.signed_up',
         type: 'user.signed_up',
         payload: { userId: 'u1' },

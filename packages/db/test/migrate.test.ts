@@ -21,6 +21,7 @@ const APP_TABLES = [
   'notification_deliveries',
   'outbox_events',
   'profiles',
+  'redrive_jobs',
   'users',
 ];
 
@@ -190,8 +191,9 @@ void t.test('the outbox insert trigger notifies listeners with the row seq', asy
       listener.once('notification', (msg) => resolve(msg.payload));
     });
     const { rows } = await listener.query<{ seq: string }>(
-      `INSERT INTO outbox_events (id, subject, type, payload)
-       VALUES (gen_random_uuid(), 'user.signed_up', 'user.signed_up', '{}') RETURNING seq`,
+      `INSERT INTO outbox_events (id, producer, subject, type, payload)
+       VALUES (gen_random_uuid(), 'signup-service', 'user.signed_up', 'user.signed_up', '{}')
+       RETURNING seq`,
     );
     t.equal(await within(5000, 'the outbox_events notification', notified), rows[0]?.seq);
   });
@@ -244,4 +246,50 @@ void t.test('the CLI exits 1 with a clear message for a bad DATABASE_URL', async
   t.equal(result.code, 1);
   t.match(result.err, 'migrate failed: DATABASE_URL must start with postgresql://');
   t.notMatch(result.err + result.out, 'hunter2', 'the password is never printed');
+});
+
+void t.test('the producer migration assigns existing outbox rows by event type', async (t) => {
+  const url = await createTestDatabase(t);
+  const dir = await copyMigrations(t);
+  const producerMigration = '20261202100000_outbox_producer';
+  const later = (await localMigrations(dir)).filter((n) => n >= producerMigration);
+  // A database as it was before the migration, with rows both relays had written.
+  const held = await mkdtemp(join(tmpdir(), 'db-migrations-held-'));
+  t.teardown(() => rm(held, { recursive: true, force: true }));
+  for (const name of later) await cp(join(dir, name), join(held, name), { recursive: true });
+  for (const name of later) await rm(join(dir, name), { recursive: true });
+  await migrate({ databaseUrl: url, migrationsDir: dir });
+  await withClient(url, (c) =>
+    c.query(
+      `INSERT INTO outbox_events (id, subject, type, payload) VALUES
+         (gen_random_uuid(), 'user.signed_up', 'user.signed_up', '{}'),
+         (gen_random_uuid(), 'user.profile_updated', 'user.profile_updated', '{}'),
+         (gen_random_uuid(), 'user.other', 'user.other', '{}')`,
+    ),
+  );
+
+  for (const name of later) await cp(join(held, name), join(dir, name), { recursive: true });
+  const result = await migrate({ databaseUrl: url, migrationsDir: dir });
+  t.same(result.applied, later);
+  const rows = await withClient(url, async (c) => {
+    const r = await c.query<{ type: string; producer: string }>(
+      'SELECT type, producer FROM outbox_events ORDER BY seq',
+    );
+    return r.rows;
+  });
+  t.same(rows, [
+    { type: 'user.signed_up', producer: 'signup-service' },
+    { type: 'user.profile_updated', producer: 'profile-service' },
+    { type: 'user.other', producer: 'unassigned' },
+  ]);
+  await t.rejects(
+    withClient(url, (c) =>
+      c.query(
+        `INSERT INTO outbox_events (id, subject, type, payload)
+         VALUES (gen_random_uuid(), 'user.signed_up', 'user.signed_up', '{}')`,
+      ),
+    ),
+    { code: '23502' },
+    'a new row must name its producer',
+  );
 });

@@ -196,54 +196,35 @@ function expectedSchema(dm: Datamodel) {
 
 /** The migrated database's tables, columns, indexes and foreign keys, read from pg_catalog. */
 async function readDatabase(client: pg.Client): Promise<ReturnType<typeof expectedSchema>> {
-  const tables: Record<string, Record<string, Column>> = {};
-  const columns = await client.query<{
-    table: string;
-    column: string;
-    type: string;
-    notnull: boolean;
-    hasdefault: boolean;
-  }>(
-    `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
-            a.attnotnull AS notnull, a.atthasdef AS hasdefault
+  // Each row comes back in the shape the comparison uses, so no re-mapping here.
+  const columns = await client.query<{ table: string; column: string; spec: Column }>(
+    `SELECT c.relname AS table, a.attname AS column,
+            json_build_object('type', format_type(a.atttypid, a.atttypmod),
+                              'nullable', NOT a.attnotnull, 'hasDefault', a.atthasdef) AS spec
        FROM pg_attribute a
        JOIN pg_class c ON c.oid = a.attrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
         AND c.relname <> '_prisma_migrations'`,
   );
-  for (const row of columns.rows) {
-    (tables[row.table] ??= {})[row.column] = {
-      type: row.type,
-      nullable: !row.notnull,
-      hasDefault: row.hasdefault,
-    };
-  }
-  const indexes: Record<string, Index> = {};
-  const indexRows = await client.query<{
-    table: string;
-    name: string;
-    columns: string[];
-    unique: boolean;
-    primary: boolean;
-  }>(
-    `SELECT t.relname AS table, i.relname AS name, x.indisunique AS unique, x.indisprimary AS primary,
-            array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(attnum, ord)
-                    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-                   ORDER BY k.ord)::text[] AS columns
+  const tables: Record<string, Record<string, Column>> = {};
+  for (const row of columns.rows) (tables[row.table] ??= {})[row.column] = row.spec;
+  const indexRows = await client.query<{ key: string; spec: Index }>(
+    `SELECT t.relname || '.' || i.relname AS key,
+            json_build_object(
+              'columns', array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(attnum, ord)
+                                 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+                                ORDER BY k.ord),
+              'unique', x.indisunique, 'primary', x.indisprimary) AS spec
        FROM pg_index x
        JOIN pg_class t ON t.oid = x.indrelid
        JOIN pg_class i ON i.oid = x.indexrelid
        JOIN pg_namespace n ON n.oid = t.relnamespace
       WHERE n.nspname = 'public' AND t.relname <> '_prisma_migrations'`,
   );
-  for (const row of indexRows.rows) {
-    indexes[`${row.table}.${row.name}`] = {
-      columns: row.columns,
-      unique: row.unique,
-      primary: row.primary,
-    };
-  }
+  const indexes: Record<string, Index> = Object.fromEntries(
+    indexRows.rows.map((row) => [row.key, row.spec]),
+  );
   const foreignKeys: Record<string, string> = {};
   const fkRows = await client.query<{
     name: string;

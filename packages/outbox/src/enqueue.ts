@@ -1,6 +1,7 @@
 // Writing an event into the outbox, inside the caller's own transaction: the event row commits (or
 // rolls back) together with the business rows, which is the whole point of a transactional outbox.
 // Works with a `pg` client that is inside BEGIN or with a Prisma interactive-transaction client.
+import { isValidTraceparent } from '@app/contracts';
 
 /** An envelope as @app/contracts' `makeEnvelope` builds it; `id` becomes the `Nats-Msg-Id`. */
 export interface OutboxEnvelope {
@@ -10,6 +11,8 @@ export interface OutboxEnvelope {
 }
 
 export interface OutboxEvent {
+  /** The service writing the event (its SERVICE_NAME): only that service's relay publishes it. */
+  producer: string;
   /** The JetStream subject, from `names(namespace).subjects`. */
   subject: string;
   envelope: OutboxEnvelope;
@@ -28,23 +31,11 @@ export interface PrismaTxLike {
   $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
 }
 
-const INSERT_SQL = `INSERT INTO outbox_events (id, subject, type, payload, headers)
-  VALUES ($1::uuid, $2, $3, $4::jsonb, $5::jsonb)`;
-
-// A traceparent is forwarded into NATS headers; a malformed one is dropped rather than propagated.
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-
-export function isValidTraceparent(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    TRACEPARENT.test(value) &&
-    !value.startsWith('ff') &&
-    !/^[0-9a-f]{2}-0{32}-/.test(value) &&
-    !/-0{16}-[0-9a-f]{2}$/.test(value)
-  );
-}
+const INSERT_SQL = `INSERT INTO outbox_events (id, producer, subject, type, payload, headers)
+  VALUES ($1::uuid, $2, $3, $4, $5::jsonb, $6::jsonb)`;
 
 function rowValues(event: OutboxEvent): unknown[] {
+  if (!event.producer) throw new Error('outbox event needs a producer');
   if (!event.subject) throw new Error('outbox event needs a subject');
   if (!event.envelope?.id || !event.envelope.type) {
     throw new Error('outbox event envelope needs an id and a type');
@@ -56,6 +47,7 @@ function rowValues(event: OutboxEvent): unknown[] {
   }
   return [
     event.envelope.id,
+    event.producer,
     event.subject,
     event.envelope.type,
     JSON.stringify(event.envelope),

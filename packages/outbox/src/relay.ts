@@ -1,5 +1,5 @@
-// The transactional-outbox relay: moves committed rows of `outbox_events` to JetStream, in seq
-// order, marking each published only after its PubAck. Safe with several replicas (rows are
+// The transactional-outbox relay: moves one producer's committed rows of `outbox_events` to
+// JetStream, in seq order, marking each published only after its PubAck. Safe with several replicas (rows are
 // claimed with FOR UPDATE SKIP LOCKED), woken by LISTEN/NOTIFY with a slow poll as a safety net.
 // A crash between publish and mark republishes the row with the same Nats-Msg-Id, which the
 // stream's duplicate window drops, so events go out exactly once as far as consumers can see.
@@ -7,23 +7,22 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import pg from 'pg';
 import { Registry } from 'prom-client';
+import { silentLogger, type Logger } from '@app/contracts';
+import { backoffDelay } from '@app/platform';
 import { relayMetrics, type RelayMetrics } from './metrics.js';
-
-/** The pino-compatible subset the relay logs through. */
-export interface RelayLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface RelayOptions {
   databaseUrl: string;
+  /**
+   * The service this relay publishes for: it claims, counts and prunes only the rows whose
+   * `producer` is this, so services sharing the table never publish each other's events.
+   */
+  producer: string;
   /** The NATS connection; its reconnects wake a relay that is backing off. */
   nc: NatsConnection;
   /** Defaults to `jetstream(nc)`. */
   js?: JetStreamClient;
-  log?: RelayLogger;
+  log?: Logger;
   metricsRegistry?: Registry;
   /** Rows claimed per transaction. Default 100. */
   batchSize?: number;
@@ -46,7 +45,7 @@ export interface RelayOptions {
    * the process to prove the duplicate window absorbs a crash between publish and mark.
    */
   afterPublish?: (id: string) => void | Promise<void>;
-  /** Names this relay in its logs (e.g. the service name). */
+  /** Names this relay in its logs. Default: the producer. */
   name?: string;
 }
 
@@ -68,8 +67,6 @@ export interface Relay {
 }
 
 export const OUTBOX_CHANNEL = 'outbox_events';
-
-const silent: RelayLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 interface OutboxRow {
   id: string;
@@ -93,15 +90,19 @@ function errorMessage(err: unknown): string {
 }
 
 export async function startRelay(options: RelayOptions): Promise<Relay> {
-  const log = options.log ?? silent;
-  const name = options.name ?? 'outbox-relay';
+  const log = options.log ?? silentLogger;
+  const producer = options.producer;
+  if (!producer) throw new Error('startRelay needs the producer whose rows it publishes');
+  const name = options.name ?? producer;
   const batchSize = options.batchSize ?? 100;
   const pollIntervalMs = options.pollIntervalMs ?? 5000;
   const retentionMs = options.retentionMs ?? 7 * 86_400_000;
   const pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5000;
-  const backoffInitial = options.backoff?.initialMs ?? 200;
-  const backoffMax = options.backoff?.maxMs ?? 5000;
+  const backoffSchedule = {
+    baseMs: options.backoff?.initialMs ?? 200,
+    maxMs: options.backoff?.maxMs ?? 5000,
+  };
   const backlogCheckIntervalMs = options.backlogCheckIntervalMs ?? 10_000;
   const backlogWarnThreshold = options.backlogWarnThreshold ?? 100;
   if (!Number.isInteger(batchSize) || batchSize < 1)
@@ -116,7 +117,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const { rows } = await pool.query<{ count: number; age_ms: number | null }>(
       `SELECT count(*)::int AS count,
               (extract(epoch FROM now() - min(created_at)) * 1000)::float8 AS age_ms
-         FROM outbox_events WHERE published_at IS NULL`,
+         FROM outbox_events WHERE producer = $1 AND published_at IS NULL`,
+      [producer],
     );
     return { count: rows[0]?.count ?? 0, oldestAgeMs: Math.max(0, rows[0]?.age_ms ?? 0) };
   }
@@ -157,11 +159,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       const { rows } = await client.query<OutboxRow>(
         `SELECT id, seq, subject, payload::text AS payload, headers
            FROM outbox_events
-          WHERE published_at IS NULL
+          WHERE producer = $1 AND published_at IS NULL
           ORDER BY seq
-          LIMIT $1
+          LIMIT $2
           FOR UPDATE SKIP LOCKED`,
-        [batchSize],
+        [producer, batchSize],
       );
       for (const row of rows) {
         try {
@@ -221,9 +223,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       const { rowCount } = await pool.query(
         `DELETE FROM outbox_events WHERE id IN (
            SELECT id FROM outbox_events
-            WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1::float8 / 1000)
+            WHERE producer = $1
+              AND published_at IS NOT NULL AND published_at < now() - make_interval(secs => $2::float8 / 1000)
             LIMIT 1000)`,
-        [retentionMs],
+        [producer, retentionMs],
       );
       total += rowCount ?? 0;
       if ((rowCount ?? 0) < 1000) return total;
@@ -286,7 +289,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
   function scheduleListen(): void {
     if (stopped || listenerRetry) return;
-    const delay = Math.min(backoffMax, backoffInitial * 2 ** listenerFailures++);
+    const delay = backoffDelay(++listenerFailures, backoffSchedule);
     listenerRetry = setTimeout(() => {
       listenerRetry = undefined;
       void listen();
@@ -312,7 +315,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         failures = 0;
       } catch (err) {
         failures++;
-        const delay = Math.min(backoffMax, backoffInitial * 2 ** (failures - 1));
+        const delay = backoffDelay(failures, backoffSchedule);
         log.warn(
           { relay: name, err: errorMessage(err), retryInMs: delay, failures },
           'outbox relay cannot publish, backing off',
@@ -341,7 +344,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   await listen();
   const running = loop();
-  log.info({ relay: name, batchSize, pollIntervalMs }, 'outbox relay started');
+  log.info({ relay: name, producer, batchSize, pollIntervalMs }, 'outbox relay started');
 
   return {
     metrics,

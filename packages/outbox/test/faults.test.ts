@@ -4,12 +4,20 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { isolatedDatabase, isolatedNats, startNatsServer } from '@app/testing';
+import { isolatedDatabase, startNatsServer } from '@app/testing';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
-import { startRelay } from '../src/index.js';
-import { collect, createUsersStream, query, streamCount, writeEvents } from './helper.js';
+import {
+  collect,
+  createUsersStream,
+  outbox,
+  pendingCount,
+  PRODUCER,
+  relay,
+  streamCount,
+  writeEvents,
+} from './helper.js';
 
 void t.test(
   'NATS down: events wait in the outbox, then all arrive exactly once when it returns',
@@ -26,7 +34,7 @@ void t.test(
     const jsm = await jetstreamManager(nc);
     const n = await createUsersStream(jsm, 'faults');
 
-    const relay = await startRelay({
+    const r = await relay(t, {
       databaseUrl: db.url,
       nc,
       pollIntervalMs: 60_000,
@@ -34,11 +42,10 @@ void t.test(
       backoff: { initialMs: 100, maxMs: 1000 },
       batchSize: 50,
     });
-    t.teardown(() => relay.stop());
 
     await server.stop();
     const written = await writeEvents(db.url, n.subjects.userSignedUp, 200);
-    const during = await relay.backlog();
+    const during = await r.backlog();
     t.ok(during.count > 0, `events wait in the outbox while NATS is down (${during.count})`);
 
     await server.start();
@@ -46,7 +53,7 @@ void t.test(
     const reader = await connect({ servers: server.url });
     t.teardown(() => reader.close());
     const got = await collect(jetstream(reader), n.streams.users, 200);
-    await relay.stop();
+    await r.stop();
     t.same(
       new Set(got.map((m) => m.id)),
       new Set(written.map((w) => w.id)),
@@ -54,26 +61,20 @@ void t.test(
     );
     t.equal(new Set(got.map((m) => m.id)).size, 200, 'each once');
     t.equal(await streamCount(jsm, n.streams.users), 200, 'the stream holds exactly 200');
-    const pending = await query<{ c: number }>(
-      db.url,
-      'SELECT count(*)::int AS c FROM outbox_events WHERE published_at IS NULL',
-    );
-    t.equal(pending[0]!.c, 0, 'the backlog drained');
+    t.equal(await pendingCount(db.url), 0, 'the backlog drained');
   },
 );
 
 void t.test(
   'a relay killed between publish and mark: the restarted relay republishes, the stream keeps one copy',
   async (t) => {
-    const db = await isolatedDatabase(t);
-    const nats = await isolatedNats(t);
-    const n = await createUsersStream(nats.jsm, nats.namespace);
-    const written = await writeEvents(db.url, n.subjects.userSignedUp, 10);
+    const { databaseUrl, nats, names: n } = await outbox(t);
+    const written = await writeEvents(databaseUrl, n.subjects.userSignedUp, 10);
 
     const fixture = fileURLToPath(new URL('./fixtures/crashing-relay.ts', import.meta.url));
     const child = spawn(
       process.execPath,
-      ['--import=tsx', '--conditions=app-source', fixture, db.url, nats.url, '3'],
+      ['--import=tsx', '--conditions=app-source', fixture, databaseUrl, nats.url, PRODUCER, '3'],
       {
         stdio: ['ignore', 'inherit', 'inherit'],
       },
@@ -83,22 +84,21 @@ void t.test(
     clearTimeout(timer);
     t.equal(signal, 'SIGKILL', `the relay process died mid-batch (code ${code})`);
     t.equal(await streamCount(nats.jsm, n.streams.users), 3, 'it published 3 events before dying');
-    const pending = await query<{ c: number }>(
-      db.url,
-      'SELECT count(*)::int AS c FROM outbox_events WHERE published_at IS NULL',
+    t.equal(
+      await pendingCount(databaseUrl),
+      10,
+      'none of them was marked published (its transaction died with it)',
     );
-    t.equal(pending[0]!.c, 10, 'none of them was marked published (its transaction died with it)');
 
     const registry = new Registry();
-    const relay = await startRelay({
-      databaseUrl: db.url,
+    const r = await relay(t, {
+      databaseUrl,
       nc: nats.nc,
       pollIntervalMs: 60_000,
       metricsRegistry: registry,
     });
-    t.teardown(() => relay.stop());
     const got = await collect(nats.js, n.streams.users, 10);
-    await relay.stop();
+    await r.stop();
     t.same(
       got.map((m) => m.id),
       written.map((w) => w.id),

@@ -1,10 +1,15 @@
-// Shared pieces of the outbox tests: a stream to publish into, rows written the way a service
-// writes them, and a collector that waits (bounded) for messages to land in the stream.
+// Shared pieces of the outbox tests: a database and a stream of their own, rows written the way a
+// service writes them, a relay stopped in teardown, and a collector that waits (bounded) for
+// messages to land in the stream.
 import { randomBytes } from 'node:crypto';
-import { makeEnvelope, topology } from '@app/contracts';
+import { makeEnvelope, topology, type Names } from '@app/contracts';
+import { isolatedDatabase, isolatedNats, type IsolatedNats, type TestLike } from '@app/testing';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
-import { enqueue } from '../src/index.js';
+import { enqueue, startRelay, type Relay, type RelayOptions } from '../src/index.js';
+
+/** The producer the tests write and relay as, unless a test is about producers. */
+export const PRODUCER = 'signup-service';
 
 export interface Collected {
   id: string;
@@ -26,26 +31,57 @@ export function traceparent(): string {
   return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 }
 
-/** Writes `count` user.signed_up events, each in its own transaction; returns their ids in order. */
+export interface Outbox {
+  databaseUrl: string;
+  nats: IsolatedNats;
+  names: Names;
+}
+
+/** An isolated database and NATS namespace, with the namespace's USERS stream. */
+export async function outbox(t: TestLike): Promise<Outbox> {
+  const [db, nats] = await Promise.all([isolatedDatabase(t), isolatedNats(t)]);
+  return { databaseUrl: db.url, nats, names: await createUsersStream(nats.jsm, nats.namespace) };
+}
+
+/** Starts a relay (producer PRODUCER unless given) and stops it in teardown. */
+export async function relay(
+  t: TestLike,
+  options: Omit<RelayOptions, 'producer'> & { producer?: string },
+): Promise<Relay> {
+  const r = await startRelay({ producer: PRODUCER, ...options });
+  t.teardown(() => r.stop());
+  return r;
+}
+
+/**
+ * Writes `count` user.signed_up events, each in its own transaction, as `producer` (default
+ * PRODUCER); returns their ids in order.
+ */
 export async function writeEvents(
   databaseUrl: string,
   subject: string,
   count: number,
-  withTrace = true,
+  options: { withTrace?: boolean; producer?: string; type?: string } = {},
 ): Promise<Array<{ id: string; traceparent: string }>> {
+  const withTrace = options.withTrace ?? true;
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   const out: Array<{ id: string; traceparent: string }> = [];
   try {
     for (let i = 0; i < count; i++) {
-      const envelope = makeEnvelope('user.signed_up', 1, {
+      const envelope = makeEnvelope(options.type ?? 'user.signed_up', 1, {
         userId: crypto.randomUUID(),
         email: `u${i}@example.com`,
         displayName: `User ${i}`,
       });
       const tp = traceparent();
       await client.query('BEGIN');
-      await enqueue(client, { subject, envelope, traceparent: withTrace ? tp : undefined });
+      await enqueue(client, {
+        producer: options.producer ?? PRODUCER,
+        subject,
+        envelope,
+        traceparent: withTrace ? tp : undefined,
+      });
       await client.query('COMMIT');
       out.push({ id: envelope.id, traceparent: tp });
     }
@@ -89,6 +125,16 @@ export async function collect(
 /** How many messages the stream stores right now. */
 export async function streamCount(jsm: JetStreamManager, stream: string): Promise<number> {
   return (await jsm.streams.info(stream)).state.messages;
+}
+
+/** Rows not yet published, of every producer or of one. */
+export async function pendingCount(databaseUrl: string, producer?: string): Promise<number> {
+  const rows = await query<{ c: number }>(
+    databaseUrl,
+    'SELECT count(*)::int AS c FROM outbox_events WHERE published_at IS NULL AND ($1::text IS NULL OR producer = $1)',
+    [producer ?? null],
+  );
+  return rows[0]?.c ?? 0;
 }
 
 export async function query<T extends pg.QueryResultRow>(

@@ -3,6 +3,7 @@
 // exactly which variables are wrong, without ever echoing a secret's value.
 import { Kind, Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { redactUrl } from '@app/contracts';
 
 export class ConfigError extends Error {
   /** One entry per bad or missing variable, as printed in the message. */
@@ -24,11 +25,6 @@ const SECRET_NAME = /KEY|SECRET|TOKEN|PASSWORD/i;
 /** True for variable names whose values must never be printed. */
 export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
-}
-
-/** Hides the password of a URL (`scheme://user:pass@host`) so it can be shown in errors and logs. */
-export function redactUrl(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]*@/i, '$1:***@');
 }
 
 /**

@@ -1,7 +1,10 @@
-// Tells apart, from what a driver throws, the failures that are not a bug of ours: a dependency
-// that is unreachable or went away mid-query (answered 503, retry later), and text Postgres cannot
-// store (answered 400). Knows the shapes that node-postgres, Prisma and @prisma/adapter-pg throw,
-// including the adapter's wrapping, so every service gets the same answer from one place.
+// Database and dependency errors in one place: tells apart, from what a driver throws, the failures
+// that are not a bug of ours. A dependency that is unreachable or went away mid-query (503, retry
+// later), a transaction that lost a write conflict (503, retry), text Postgres cannot store (400), a
+// unique or foreign-key violation (409) and a record Prisma needed but did not find (404). Knows the
+// shapes node-postgres, Prisma and @prisma/adapter-pg throw, including the adapter's wrapping, so
+// services never map them themselves: errors.ts answers them, and these predicates let a service
+// turn one into its own outcome (`isUniqueViolation(err, 'users_email_key')` -> EMAIL_TAKEN).
 
 /** Socket errors that mean "could not reach it" or "it went away". */
 const NETWORK_CODES = new Set([
@@ -84,4 +87,81 @@ export function isDependencyUnavailable(error: unknown): boolean {
 /** True when Postgres refused text it cannot store (a NUL, or an escape jsonb refuses). */
 export function isUnstorableText(error: unknown): boolean {
   return chain(error).some((item) => sqlStates(item).some((c) => UNSTORABLE_TEXT.has(c)));
+}
+
+/** The constraint names an error in the chain carries: pg's `constraint`, the adapter's, Prisma's `target`. */
+function constraintNames(item: Record<string, unknown>): string[] {
+  const names: string[] = [];
+  const add = (v: unknown) => {
+    if (typeof v === 'string') names.push(v);
+    else if (Array.isArray(v)) for (const x of v) add(x);
+  };
+  const c = item.constraint;
+  if (typeof c === 'string') names.push(c);
+  else if (c && typeof c === 'object') {
+    const o = c as Record<string, unknown>;
+    add(o.index);
+    add(o.fields);
+  }
+  const meta = item.meta as Record<string, unknown> | undefined;
+  if (meta && typeof meta === 'object') add(meta.target);
+  return names;
+}
+
+interface Violation {
+  prismaCode: string;
+  sqlState: string;
+  adapterKind: string;
+}
+
+function isViolation(error: unknown, v: Violation, constraint?: string): boolean {
+  const items = chain(error);
+  const matches = items.some(
+    (item) =>
+      item.code === v.prismaCode ||
+      item.kind === v.adapterKind ||
+      sqlStates(item).includes(v.sqlState),
+  );
+  if (!matches) return false;
+  if (constraint === undefined) return true;
+  return items.some((item) => constraintNames(item).includes(constraint));
+}
+
+/**
+ * True for a unique violation (Prisma P2002, SQLSTATE 23505), optionally of one constraint, named
+ * as Postgres names it (`users_email_key`) or by a column it covers.
+ */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  return isViolation(
+    error,
+    { prismaCode: 'P2002', sqlState: '23505', adapterKind: 'UniqueConstraintViolation' },
+    constraint,
+  );
+}
+
+/** True for a foreign-key violation (Prisma P2003, SQLSTATE 23503), optionally of one constraint. */
+export function isForeignKeyViolation(error: unknown, constraint?: string): boolean {
+  return isViolation(
+    error,
+    { prismaCode: 'P2003', sqlState: '23503', adapterKind: 'ForeignKeyConstraintViolation' },
+    constraint,
+  );
+}
+
+/** True when Prisma did not find a record the operation required (P2025: update/delete of a missing row). */
+export function isRecordNotFound(error: unknown): boolean {
+  return chain(error).some((item) => item.code === 'P2025');
+}
+
+/** SQLSTATE 40001 (serialization failure) and 40P01 (deadlock detected). */
+const CONFLICT_SQLSTATES = new Set(['40001', '40P01']);
+
+/** True when a transaction lost a write conflict or a deadlock (P2034): retrying it may succeed. */
+export function isTransactionConflict(error: unknown): boolean {
+  return chain(error).some(
+    (item) =>
+      item.code === 'P2034' ||
+      item.kind === 'TransactionWriteConflict' ||
+      sqlStates(item).some((c) => CONFLICT_SQLSTATES.has(c)),
+  );
 }

@@ -11,11 +11,39 @@ import type {
   FastifyRequest,
   FastifySchemaValidationError,
 } from 'fastify';
-import { isDependencyUnavailable, isUnstorableText } from './dependency-errors.js';
+import {
+  isDependencyUnavailable,
+  isForeignKeyViolation,
+  isRecordNotFound,
+  isTransactionConflict,
+  isUniqueViolation,
+  isUnstorableText,
+} from './dependency-errors.js';
 import { SECURITY_HEADERS, setStandardHeaders } from './security-headers.js';
 
 /** Seconds a client is told to wait (`Retry-After`) when a dependency is unavailable. */
 export const DEPENDENCY_RETRY_AFTER_SECONDS = 2;
+/** Seconds a client is told to wait after its transaction lost a write conflict. */
+export const CONFLICT_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * What a route answers instead of the default for a database error its handler let through, set in
+ * the route's `config`: `config: { databaseErrors: { uniqueViolation: () => errors.emailTaken() } }`.
+ */
+export interface DatabaseErrorAnswers {
+  /** Default: 409 ALREADY_EXISTS. */
+  uniqueViolation?: () => HttpProblem;
+  /** Default: 409 REFERENCE_CONFLICT. */
+  foreignKeyViolation?: () => HttpProblem;
+  /** Prisma's P2025. Default: 404 NOT_FOUND. */
+  notFound?: () => HttpProblem;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    databaseErrors?: DatabaseErrorAnswers;
+  }
+}
 
 /** An error a handler throws to answer with a given problem, 5xx included. */
 export class HttpProblem extends Error {
@@ -147,6 +175,8 @@ export function toProblem(
   request: FastifyRequest,
 ): Problem & Record<string, unknown> {
   const base = { instance: request.url, requestId: request.id };
+  const chosen = routeAnswer(error, request);
+  if (chosen) error = chosen;
   const fe = error as FastifyError;
 
   if (fe.validation) {
@@ -188,29 +218,8 @@ export function toProblem(
     };
   }
 
-  if (isDependencyUnavailable(error)) {
-    return {
-      type: problemType(service, 'DEPENDENCY_UNAVAILABLE'),
-      title: 'A service this request needs is unavailable',
-      status: 503,
-      code: 'DEPENDENCY_UNAVAILABLE',
-      detail: `A dependency of this service cannot be reached right now. Retry in ${DEPENDENCY_RETRY_AFTER_SECONDS} s.`,
-      retryAfterSeconds: DEPENDENCY_RETRY_AFTER_SECONDS,
-      ...base,
-    };
-  }
-
-  // A backstop: request schemas refuse such text (SafeString) before it gets this far.
-  if (isUnstorableText(error)) {
-    return {
-      type: problemType(service, 'UNSUPPORTED_TEXT'),
-      title: 'The request contains text that cannot be stored',
-      status: 400,
-      code: 'UNSUPPORTED_TEXT',
-      detail: 'Strings must not contain NUL characters or unpaired UTF-16 surrogates',
-      ...base,
-    };
-  }
+  const failure = KNOWN_FAILURES.find(([matches]) => matches(error))?.[1];
+  if (failure) return { ...failure, type: problemType(service, failure.code), ...base };
 
   return {
     type: problemType(service, 'INTERNAL'),
@@ -222,6 +231,92 @@ export function toProblem(
   };
 }
 
+/** The route's own answer (its `config.databaseErrors`) to a database error, if it chose one. */
+function routeAnswer(error: unknown, request: FastifyRequest): HttpProblem | undefined {
+  if (error instanceof HttpProblem) return undefined;
+  const answers = (request.routeOptions?.config as { databaseErrors?: DatabaseErrorAnswers })
+    ?.databaseErrors;
+  if (!answers) return undefined;
+  if (answers.uniqueViolation && isUniqueViolation(error)) return answers.uniqueViolation();
+  if (answers.foreignKeyViolation && isForeignKeyViolation(error)) {
+    return answers.foreignKeyViolation();
+  }
+  if (answers.notFound && isRecordNotFound(error)) return answers.notFound();
+  return undefined;
+}
+
+type KnownProblem = Omit<Problem, 'type'> & { code: string; retryAfterSeconds?: number };
+
+const known = (status: number, code: string, title: string, detail: string) => ({
+  status,
+  code,
+  title,
+  detail,
+});
+
+/**
+ * The answer to each failure that is not a bug of ours: the client's doing, or a dependency worth
+ * retrying later (with Retry-After). The first match wins.
+ */
+const KNOWN_FAILURES: ReadonlyArray<[(error: unknown) => boolean, KnownProblem]> = [
+  [
+    isUniqueViolation,
+    known(
+      409,
+      'ALREADY_EXISTS',
+      'The resource already exists',
+      'Another resource already has a value this request must not repeat',
+    ),
+  ],
+  [
+    isForeignKeyViolation,
+    known(
+      409,
+      'REFERENCE_CONFLICT',
+      'The request conflicts with related data',
+      'The request refers to a resource that does not exist, or one still in use',
+    ),
+  ],
+  [
+    isRecordNotFound,
+    known(404, 'NOT_FOUND', 'Not found', 'The resource this request needs does not exist'),
+  ],
+  [
+    isTransactionConflict,
+    {
+      ...known(
+        503,
+        'TRANSACTION_CONFLICT',
+        'The request collided with a concurrent change',
+        `Another request changed the same data at the same time. Retry in ${CONFLICT_RETRY_AFTER_SECONDS} s.`,
+      ),
+      retryAfterSeconds: CONFLICT_RETRY_AFTER_SECONDS,
+    },
+  ],
+  [
+    isDependencyUnavailable,
+    {
+      ...known(
+        503,
+        'DEPENDENCY_UNAVAILABLE',
+        'A service this request needs is unavailable',
+        `A dependency of this service cannot be reached right now. Retry in ${DEPENDENCY_RETRY_AFTER_SECONDS} s.`,
+      ),
+      retryAfterSeconds: DEPENDENCY_RETRY_AFTER_SECONDS,
+    },
+  ],
+  // A backstop: request schemas refuse such text (SafeString) before it gets this far.
+  [
+    isUnstorableText,
+    known(
+      400,
+      'UNSUPPORTED_TEXT',
+      'The request contains text that cannot be stored',
+      'Strings must not contain NUL characters or unpaired UTF-16 surrogates',
+    ),
+  ],
+];
+
 /** Logs an error at the level it deserves and answers it as a problem (with Retry-After if any). */
 function replyWithProblem(
   service: string,
@@ -230,7 +325,7 @@ function replyWithProblem(
   reply: FastifyReply,
 ): FastifyReply {
   const problem = toProblem(service, error, request);
-  if (problem.code === 'DEPENDENCY_UNAVAILABLE') {
+  if (problem.code === 'DEPENDENCY_UNAVAILABLE' || problem.code === 'TRANSACTION_CONFLICT') {
     // Expected while a dependency is down, and loud enough at warn: not a bug to page about.
     request.log.warn({ err: error, code: problem.code }, 'dependency unavailable');
   } else if (problem.status >= 500) {

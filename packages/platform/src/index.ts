@@ -1,5 +1,6 @@
 // Public surface of @app/platform: what every service builds on (config, logging, the base app,
-// one plugin per external dependency, process lifecycle, JetStream provisioning).
+// one plugin per external dependency, process lifecycle, JetStream provisioning, and the shared
+// mechanisms: the retry schedule, the micro-batcher and the JetStream consumer loop).
 export * from './config.js';
 export * from './logger.js';
 export * from './errors.js';
@@ -10,6 +11,9 @@ export * from './health.js';
 export * from './metrics.js';
 export * from './server.js';
 export * from './provision.js';
+export * from './backoff.js';
+export * from './batcher.js';
+export * from './consumer.js';
 export * from './plugins/redis.js';
 export * from './plugins/nats.js';
 export * from './plugins/prisma.js';

@@ -1,5 +1,4 @@
 // Test helpers: a log sink that keeps pino's JSON lines, and bounded waits on events.
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 
 export interface LogSink {
@@ -59,10 +58,6 @@ export function logSink(): LogSink {
       });
     },
   };
-}
-
-export function randomNamespace(): string {
-  return `t_${randomBytes(5).toString('hex')}`;
 }
 
 export const NATS_URL = 'nats://127.0.0.1:4222';

@@ -1,19 +1,16 @@
+// Provisioning the JetStream topology: create, leave alone, update in place, report what cannot
+// change, and the CLI's exit codes, drift report and env knobs. Each test works in a namespace of
+// its own (isolatedNats deletes its streams in teardown).
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { topology } from '@app/contracts';
-import { jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { isolatedNats } from '@app/testing';
+import { StorageType } from '@nats-io/jetstream';
 import t from 'tap';
 import { provision } from '../src/index.js';
-import { NATS_URL, randomNamespace } from './helpers.js';
+import { NATS_URL } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
-
-async function cleanup(jsm: JetStreamManager, namespace: string) {
-  for (const stream of topology({ namespace }).streams) {
-    await jsm.streams.delete(stream.name).catch(() => undefined);
-  }
-}
 
 function runCli(
   args: string[],
@@ -33,13 +30,7 @@ function runCli(
 }
 
 void t.test('provision creates everything, then a second run changes nothing', async (t) => {
-  const nc = await connect({ servers: NATS_URL });
-  const jsm = await jetstreamManager(nc);
-  const namespace = randomNamespace();
-  t.teardown(async () => {
-    await cleanup(jsm, namespace);
-    await nc.close();
-  });
+  const { jsm, namespace } = await isolatedNats(t);
   const topo = topology({ namespace });
   const lines: string[] = [];
 
@@ -74,13 +65,7 @@ void t.test('provision creates everything, then a second run changes nothing', a
 });
 
 void t.test('a field the server cannot change in place is reported, not a crash', async (t) => {
-  const nc = await connect({ servers: NATS_URL });
-  const jsm = await jetstreamManager(nc);
-  const namespace = randomNamespace();
-  t.teardown(async () => {
-    await cleanup(jsm, namespace);
-    await nc.close();
-  });
+  const { jsm, namespace } = await isolatedNats(t);
   await provision(jsm, topology({ namespace }), { check: false });
   const changed = topology({ namespace });
   changed.streams = changed.streams.map((s) => ({ ...s, storage: StorageType.Memory }));
@@ -99,14 +84,9 @@ void t.test('a field the server cannot change in place is reported, not a crash'
 void t.test(
   'the CLI: --check is clean after provisioning, and reports a hand-made change',
   async (t) => {
-    const nc = await connect({ servers: NATS_URL });
-    const jsm = await jetstreamManager(nc);
-    const namespace = randomNamespace();
-    t.teardown(async () => {
-      await cleanup(jsm, namespace);
-      await nc.close();
-    });
-    const env = { NATS_NAMESPACE: namespace };
+    const { jsm, namespace } = await isolatedNats(t);
+    // The welcome-email knobs come from contracts' TopologyEnv, read by the CLI.
+    const env = { NATS_NAMESPACE: namespace, NOTIFY_MAX_ACK_PENDING: '16' };
     const topo = topology({ namespace });
 
     const missing = await runCli(['--check'], env);
@@ -117,6 +97,8 @@ void t.test(
     t.equal(applied.code, 0, applied.stderr);
     t.match(applied.stdout, `stream ${topo.names.streams.users}: created`);
     t.match(applied.stdout, `consumer ${topo.names.streams.users}/welcome-email: created`);
+    const welcome = await jsm.consumers.info(topo.names.streams.users, 'welcome-email');
+    t.equal(welcome.config.max_ack_pending, 16, 'NOTIFY_MAX_ACK_PENDING applied');
 
     const clean = await runCli(['--check'], env);
     t.equal(clean.code, 0, clean.stdout + clean.stderr);
@@ -127,7 +109,9 @@ void t.test(
       max_age: 3_600_000_000_000,
       description: 'changed by hand',
     });
-    const drift = await runCli(['--check', '--namespace', namespace], {});
+    const drift = await runCli(['--check', '--namespace', namespace], {
+      NOTIFY_MAX_ACK_PENDING: '16',
+    });
     t.equal(drift.code, 1, drift.stderr);
     t.match(
       drift.stdout,

@@ -2,20 +2,19 @@
 // @app/contracts (a Kubernetes Job runs it before the services), or with --check reports drift.
 // Exit codes: 0 ok, 1 drift found in check mode, 2 error (bad config, NATS unreachable, refused).
 import { parseArgs } from 'node:util';
-import { topology, WELCOME_EMAIL_DEFAULTS } from '@app/contracts';
+import { topologyFromEnv, TopologyEnv } from '@app/contracts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Type } from '@sinclair/typebox';
-import { CommonEnv, IntEnv, loadConfig, natsServers } from '../config.js';
+import { CommonEnv, loadConfig, natsServers } from '../config.js';
 import { provision } from '../provision.js';
 
 const Env = Type.Object({
   NATS_URL: CommonEnv.NATS_URL,
   NATS_NAMESPACE: CommonEnv.NATS_NAMESPACE,
   NATS_STREAM_REPLICAS: CommonEnv.NATS_STREAM_REPLICAS,
-  NOTIFY_MAX_ACK_PENDING: IntEnv(WELCOME_EMAIL_DEFAULTS.maxAckPending, 1, 100_000),
-  NOTIFY_MAX_DELIVER: IntEnv(WELCOME_EMAIL_DEFAULTS.maxDeliver, 1, 1000),
-  NOTIFY_ACK_WAIT_MS: IntEnv(WELCOME_EMAIL_DEFAULTS.ackWaitMs, 1000, 3_600_000),
+  // The consumers' knobs are declared with the topology, not here.
+  ...TopologyEnv,
 });
 
 const USAGE = 'usage: provision [--check] [--namespace <ns>]';
@@ -43,15 +42,7 @@ async function main(argv: string[]): Promise<number> {
 
   const config = loadConfig(Env);
   const namespace = args.namespace ?? config.NATS_NAMESPACE;
-  const topo = topology({
-    namespace,
-    replicas: config.NATS_STREAM_REPLICAS,
-    welcomeEmail: {
-      maxAckPending: config.NOTIFY_MAX_ACK_PENDING,
-      maxDeliver: config.NOTIFY_MAX_DELIVER,
-      ackWaitMs: config.NOTIFY_ACK_WAIT_MS,
-    },
-  });
+  const topo = topologyFromEnv({ ...config, NATS_NAMESPACE: namespace });
 
   let nc: NatsConnection | undefined;
   try {

@@ -3,7 +3,7 @@
 import { createPrisma, type PrismaClient } from '@app/db';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { redactUrl } from '../config.js';
+import { redactUrl } from '@app/contracts';
 import { withTimeout } from '../util.js';
 
 export interface PrismaPluginOptions {

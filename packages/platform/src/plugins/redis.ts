@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
-import { redactUrl } from '../config.js';
+import { redactUrl } from '@app/contracts';
 import { withTimeout } from '../util.js';
 
 export interface RedisPluginOptions {
