@@ -12,24 +12,24 @@ import {
   redisPlugin,
   type App,
 } from '@app/platform';
+import { outboxRelayPlugin } from '@app/outbox';
 import type { LoggerOptions } from 'pino';
-import type { ProfileConfig } from './config.js';
+import type { Config } from './config.js';
 import { authPlugin } from './plugins/auth.js';
-import { outboxRelayPlugin } from './plugins/outbox-relay.js';
 import { profilesPlugin } from './plugins/profiles.js';
 import { signupConsumerPlugin } from './plugins/signup-consumer.js';
 import { profileRoutes } from './routes/profiles.js';
 
 export const SERVICE_NAME = 'profile-service';
 
-export interface ProfileDeps {
+export interface Deps {
   /** Test hook: runs after every database read of profiles, before the result is cached. */
   afterDbRead?: (ids: string[]) => Promise<void>;
   logger?: boolean | LoggerOptions;
   logStream?: NodeJS.WritableStream;
 }
 
-export async function buildApp(config: ProfileConfig, deps: ProfileDeps = {}): Promise<App> {
+export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
   const app = createApp({
     name: SERVICE_NAME,
     version: '0.1.0',
@@ -60,13 +60,18 @@ export async function buildApp(config: ProfileConfig, deps: ProfileDeps = {}): P
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
   });
-  await app.register(profilesPlugin, { config, afterDbRead: deps.afterDbRead });
+  await app.register(profilesPlugin, {
+    config,
+    producer: SERVICE_NAME,
+    afterDbRead: deps.afterDbRead,
+  });
   if (config.PROFILE_SIGNUP_CONSUMER) {
     await app.register(signupConsumerPlugin, { namespace: config.NATS_NAMESPACE });
   }
   if (config.PROFILE_OUTBOX_RELAY) {
     await app.register(outboxRelayPlugin, {
       databaseUrl: config.DATABASE_URL,
+      producer: SERVICE_NAME,
       pollIntervalMs: config.PROFILE_OUTBOX_POLL_MS,
     });
   }

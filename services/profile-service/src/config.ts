@@ -1,15 +1,24 @@
 // profile-service configuration: the shared variables plus the PROFILE_* knobs of the cache. The
 // only place that reads the environment (server.ts passes process.env; tests pass an object).
-import { BoolEnv, CommonEnv, IntEnv, loadConfig, PortEnv } from '@app/platform';
+import {
+  BoolEnv,
+  CommonEnv,
+  ConfigError,
+  IntEnv,
+  loadConfig as loadEnv,
+  PortEnv,
+} from '@app/platform';
 import { Type, type Static } from '@sinclair/typebox';
 import { CACHE_SCHEMA_VERSION } from './lib/cache-keys.js';
+import { jwtAlgorithmFor } from './lib/jwt-key.js';
 
-export const ProfileEnv = Type.Object({
+export const ConfigSchema = Type.Object({
   ...CommonEnv,
   PORT: PortEnv(3002),
   JWT_PUBLIC_KEY: Type.String({
     minLength: 1,
-    description: 'the PEM public key (Ed25519) that verifies access tokens',
+    description:
+      'the PEM public key (Ed25519 for EdDSA, or P-256 for ES256) that verifies access tokens',
   }),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'signup-service' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'app' }),
@@ -42,8 +51,16 @@ export const ProfileEnv = Type.Object({
   PROFILE_RATE_PATCH_MAX: IntEnv(30, 1),
 });
 
-export type ProfileConfig = Static<typeof ProfileEnv>;
+export type Config = Static<typeof ConfigSchema>;
 
-export function profileConfig(env: Record<string, string | undefined>): ProfileConfig {
-  return loadConfig(ProfileEnv, env);
+/** Validates the environment; a key that is neither Ed25519 nor P-256 fails here, at start-up. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const config = loadEnv(ConfigSchema, env);
+  try {
+    jwtAlgorithmFor(config.JWT_PUBLIC_KEY);
+  } catch (err) {
+    const problem = (err as Error).message.replace(/^JWT_PUBLIC_KEY /, '');
+    throw new ConfigError([{ variable: 'JWT_PUBLIC_KEY', problem }]);
+  }
+  return config;
 }

@@ -1,4 +1,4 @@
-// What other workspace packages may use: the app factory and its config, so that a benchmark can
-// run this very service (same plugins, same connections, same process) with a route of its own.
-export { buildApp, SERVICE_NAME, type ProfileDeps } from './app.js';
-export { profileConfig, type ProfileConfig } from './config.js';
+// The service's public surface, the same names as every other service: the app factory, its
+// dependencies hook and its config.
+export { buildApp, SERVICE_NAME, type Deps } from './app.js';
+export { loadConfig, ConfigSchema, type Config } from './config.js';

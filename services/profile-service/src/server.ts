@@ -2,7 +2,7 @@
 // gracefully on SIGTERM (readiness fails first, then in-flight work finishes).
 import { runServer } from '@app/platform';
 import { buildApp } from './app.js';
-import { profileConfig } from './config.js';
+import { loadConfig } from './config.js';
 
-const config = profileConfig(process.env);
+const config = loadConfig(process.env);
 await runServer({ build: () => buildApp(config), port: config.PORT, host: config.HOST });

@@ -2,7 +2,7 @@
 // 500; updates are rate-limited per user; CORS grants only the origins in CORS_ORIGINS.
 import { once } from 'node:events';
 import t from 'tap';
-import { harness } from './helper.js';
+import { build, patchProfile } from './helper.js';
 
 const UNSTORABLE = {
   NUL: 'a\u0000b',
@@ -11,8 +11,7 @@ const UNSTORABLE = {
 };
 
 void t.test('profile PATCH refuses NUL and lone surrogates with 400, keeps emoji', async (t) => {
-  const h = await harness(t);
-  const app = await h.build();
+  const { app, env: h } = await build(t);
   const ada = await h.createUser('Ada');
   const token = h.token(ada);
   const patch = (body: Record<string, unknown>) =>
@@ -44,18 +43,11 @@ void t.test('profile PATCH refuses NUL and lone surrogates with 400, keeps emoji
 });
 
 void t.test('profile PATCH: per-user limit answers 429 with Retry-After', async (t) => {
-  const h = await harness(t);
-  const app = await h.build({ PROFILE_RATE_PATCH_MAX: '2' });
+  const { app, env: h } = await build(t, { vars: { PROFILE_RATE_PATCH_MAX: '2' } });
   // The limiter lets requests through until Redis is connected: count from the first request.
   if (app.redis.status !== 'ready') await once(app.redis, 'ready');
   const [ada, bob] = [await h.createUser('Ada'), await h.createUser('Bob')];
-  const patch = (id: string, bio: string) =>
-    app.inject({
-      method: 'PATCH',
-      url: `/v1/profiles/${id}`,
-      headers: { authorization: `Bearer ${h.token(id)}` },
-      payload: { bio },
-    });
+  const patch = (id: string, bio: string) => patchProfile(app, id, { bio }, h.token(id));
   const statuses = [];
   for (let i = 0; i < 3; i++) statuses.push((await patch(ada, `bio ${i}`)).statusCode);
   t.same(statuses, [200, 200, 429]);
@@ -70,8 +62,7 @@ void t.test('profile PATCH: per-user limit answers 429 with Retry-After', async 
 });
 
 void t.test('CORS_ORIGINS: a configured origin is granted, another is not', async (t) => {
-  const h = await harness(t);
-  const app = await h.build({ CORS_ORIGINS: 'https://app.example' });
+  const { app, env: h } = await build(t, { vars: { CORS_ORIGINS: 'https://app.example' } });
   const ada = await h.createUser('Ada');
   const preflight = (origin: string) =>
     app.inject({

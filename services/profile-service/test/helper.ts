@@ -1,84 +1,109 @@
-// Test harness of profile-service: an isolated database, Redis key prefix and NATS namespace per
-// test file (with the namespace's streams and consumers provisioned), a test Ed25519 key pair to
-// sign tokens, users to read, and `build()` for as many app instances (replicas) as a test needs,
-// each closed in teardown.
-import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { topology } from '@app/contracts';
+// Test harness of profile-service: `testEnv` makes an isolated database, Redis key prefix and NATS
+// namespace per test (with the namespace's streams and consumers provisioned), a key pair that
+// signs access tokens, and the users to read; `build` makes one app instance (a replica) on such
+// an env, closed in teardown. Several replicas are several `build(t, { env })` calls.
+import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { makeEnvelope, names, topology } from '@app/contracts';
 import { createPrisma, type PrismaClient } from '@app/db';
 import { provision, type App } from '@app/platform';
 import { isolatedDatabase, isolatedNats, isolatedRedis, type IsolatedNats } from '@app/testing';
+import jwt from '@fastify/jwt';
+import Fastify from 'fastify';
 import type { Redis } from 'ioredis';
-import { buildApp, type ProfileDeps } from '../src/app.js';
-import { profileConfig } from '../src/config.js';
+import { buildApp, type Deps } from '../src/app.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { jwtAlgorithmFor } from '../src/lib/jwt-key.js';
 
 export interface TapLike {
   teardown(fn: () => unknown): void;
 }
 
-export interface Harness {
-  env: Record<string, string>;
+/** Signs a JWT payload (a compact JWS) with one private key. */
+export type Signer = (payload: Record<string, unknown>) => string;
+
+export interface TestEnv {
+  /** The variables every app instance on this env gets (`build` merges its own over them). */
+  vars: Record<string, string>;
   redis: Redis;
   redisPrefix: string;
   nats: IsolatedNats;
   prisma: PrismaClient;
-  /** A new app instance (a replica) on the shared test env, closed in teardown. */
-  build(overrides?: Record<string, string>, deps?: ProfileDeps): Promise<App>;
   /** A user with a profile, straight into Postgres. */
   createUser(displayName?: string, id?: string): Promise<string>;
-  /** A token signed with the test private key; `sub` = userId. */
-  token(sub: string, claims?: Record<string, unknown>, key?: KeyObject): string;
+  /** A token for `sub` as signup-service issues it, signed with this env's key (or `signer`). */
+  token(sub: string, claims?: Record<string, unknown>, signer?: Signer): string;
+  /** Publishes `user.signed_up` for `userId` and resolves once profile-cache has acked it. */
+  signedUp(userId: string): Promise<void>;
 }
 
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-export function signJwt(payload: Record<string, unknown>, privateKey: KeyObject): string {
-  const head = `${b64({ alg: 'EdDSA', typ: 'JWT' })}.${b64(payload)}`;
-  return `${head}.${sign(null, Buffer.from(head), privateKey).toString('base64url')}`;
+export interface Built {
+  app: App;
+  config: Config;
+  env: TestEnv;
 }
 
-export async function harness(t: TapLike, extraEnv: Record<string, string> = {}): Promise<Harness> {
+/**
+ * A signer for `privateKey` through @fastify/jwt (fast-jwt), the JOSE implementation the service
+ * verifies with, with the algorithm the key is for (Ed25519: EdDSA, P-256: ES256).
+ */
+export async function jwtSigner(t: TapLike, privateKey: KeyObject): Promise<Signer> {
+  const publicPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
+  const signer = Fastify({ logger: false });
+  await signer.register(jwt, {
+    secret: {
+      private: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      public: publicPem,
+    },
+    sign: { algorithm: jwtAlgorithmFor(publicPem) },
+  });
+  await signer.ready();
+  t.teardown(() => signer.close());
+  return (payload) => signer.jwt.sign(payload);
+}
+
+/** A key pair of the kind signup-service may be given: Ed25519 (EdDSA) or P-256 (ES256). */
+export function keyPair(kind: 'ed25519' | 'p256'): { privateKey: KeyObject; publicPem: string } {
+  const { privateKey, publicKey } =
+    kind === 'ed25519'
+      ? generateKeyPairSync('ed25519')
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+}
+
+export async function testEnv(t: TapLike, vars: Record<string, string> = {}): Promise<TestEnv> {
   const [db, redis, nats] = await Promise.all([
     isolatedDatabase(t),
     isolatedRedis(t),
     isolatedNats(t),
   ]);
   await provision(nats.jsm, topology({ namespace: nats.namespace }), { check: false });
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const keys = keyPair('ed25519');
+  const sign = await jwtSigner(t, keys.privateKey);
   const prisma = createPrisma(db.url, { max: 4 });
   t.teardown(() => prisma.$disconnect());
-
-  const env: Record<string, string> = {
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    NATS_URL: nats.url,
-    NATS_NAMESPACE: nats.namespace,
-    PROFILE_REDIS_PREFIX: redis.prefix,
-    JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    LOG_LEVEL: 'silent',
-    // Loaded CI machines: a slow answer must not look like a dead Redis in tests about caching.
-    PROFILE_REDIS_TIMEOUT_MS: '2000',
-    PROFILE_LEASE_WAIT_MS: '20000',
-    PROFILE_LEASE_MS: '20000',
-    // Tests that are not about the update limit may write one profile many times.
-    PROFILE_RATE_PATCH_MAX: '100000',
-    ...extraEnv,
-  };
+  const n = names(nats.namespace);
 
   return {
-    env,
+    vars: {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      NATS_URL: nats.url,
+      NATS_NAMESPACE: nats.namespace,
+      PROFILE_REDIS_PREFIX: redis.prefix,
+      JWT_PUBLIC_KEY: keys.publicPem,
+      LOG_LEVEL: 'silent',
+      // Loaded CI machines: a slow answer must not look like a dead Redis in tests about caching.
+      PROFILE_REDIS_TIMEOUT_MS: '2000',
+      PROFILE_LEASE_WAIT_MS: '20000',
+      PROFILE_LEASE_MS: '20000',
+      // Tests that are not about the update limit may write one profile many times.
+      PROFILE_RATE_PATCH_MAX: '100000',
+      ...vars,
+    },
     redis: redis.client,
     redisPrefix: redis.prefix,
     nats,
     prisma,
-    async build(overrides = {}, deps = {}) {
-      const app = await buildApp(profileConfig({ ...env, ...overrides }), {
-        logger: false,
-        ...deps,
-      });
-      t.teardown(() => app.close());
-      await app.ready();
-      return app;
-    },
     async createUser(displayName = 'Ada Lovelace', id = randomUUID()) {
       await prisma.user.create({
         data: {
@@ -90,14 +115,56 @@ export async function harness(t: TapLike, extraEnv: Record<string, string> = {})
       });
       return id;
     },
-    token(sub, claims = {}, key = privateKey) {
+    token(sub, claims = {}, signer = sign) {
       const now = Math.floor(Date.now() / 1000);
-      return signJwt(
-        { sub, iss: 'signup-service', aud: 'app', iat: now, exp: now + 300, ...claims },
-        key,
-      );
+      return signer({
+        sub,
+        iss: 'signup-service',
+        aud: 'app',
+        iat: now,
+        exp: now + 300,
+        ...claims,
+      });
+    },
+    async signedUp(userId) {
+      const event = makeEnvelope('user.signed_up', 1, {
+        userId,
+        email: `${userId}@example.test`,
+        displayName: 'Newcomer',
+      });
+      const ack = await nats.js.publish(n.subjects.userSignedUp, JSON.stringify(event), {
+        msgID: event.id,
+      });
+      // Wait for the event itself: the durable consumer has acked it.
+      await waitFor('profile-cache to ack the signup', async () => {
+        const info = await nats.jsm.consumers.info(n.streams.users, n.consumers.profileCache);
+        return info.ack_floor.stream_seq >= ack.seq;
+      });
     },
   };
+}
+
+/** One app instance on `env` (a new env unless given), ready, closed in teardown. */
+export async function build(
+  t: TapLike,
+  overrides: { env?: TestEnv; vars?: Record<string, string>; deps?: Deps } = {},
+): Promise<Built> {
+  const env = overrides.env ?? (await testEnv(t));
+  const config = loadConfig({ ...env.vars, ...overrides.vars });
+  const app = await buildApp(config, { logger: false, ...overrides.deps });
+  t.teardown(() => app.close());
+  await app.ready();
+  return { app, config, env };
+}
+
+/** PATCH /v1/profiles/:id with `body`, and a bearer token unless `token` is undefined. */
+export function patchProfile(app: App, id: string, body: unknown, token?: string) {
+  return app.inject({
+    method: 'PATCH',
+    url: `/v1/profiles/${id}`,
+    payload: body as Record<string, unknown>,
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  });
 }
 
 /** The value of a counter (summed over its labels, or for one label set) on an app's registry. */
@@ -116,6 +183,12 @@ export async function metricValue(
       ),
     )
     .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** The sum of `metricValue` over several app instances (replicas). */
+export async function metricTotal(apps: App[], name: string): Promise<number> {
+  const values = await Promise.all(apps.map((app) => metricValue(app, name)));
+  return values.reduce((a, b) => a + b, 0);
 }
 
 /** Resolves when `check` returns true; rejects after `timeoutMs` with `what` in the message. */

@@ -2,22 +2,15 @@
 import t from 'tap';
 import { CircuitBreaker, BreakerOpenError } from '../src/lib/breaker.js';
 import { Bulkhead, BulkheadFullError } from '../src/lib/bulkhead.js';
-import {
-  decodeEntry,
-  encodeFloor,
-  encodeNegative,
-  encodeProfile,
-  jitter,
-  toCached,
-} from '../src/lib/entry.js';
+import * as entry from '../src/lib/entry.js';
 
 void t.test('entries decode; garbage reads as a miss', async (t) => {
-  t.match(decodeEntry(encodeNegative(5)), { kind: 'negative', version: 0 });
-  t.match(decodeEntry(encodeFloor(3)), { kind: 'floor', version: 3 });
-  t.equal(decodeEntry('nonsense'), null);
-  t.equal(decodeEntry('1|2|{bad json'), null);
-  t.equal(decodeEntry('1|2|not a body'), null);
-  t.equal(decodeEntry('0|2|{"id":"x"}'), null, 'a body never has version 0');
+  t.match(entry.decodeEntry(entry.encodeNegative(5)), { kind: 'negative', version: 0 });
+  t.match(entry.decodeEntry(entry.encodeFloor(3)), { kind: 'floor', version: 3 });
+  t.equal(entry.decodeEntry('nonsense'), null);
+  t.equal(entry.decodeEntry('1|2|{bad json'), null);
+  t.equal(entry.decodeEntry('1|2|not a body'), null);
+  t.equal(entry.decodeEntry('0|2|{"id":"x"}'), null, 'a body never has version 0');
 });
 
 void t.test('a profile entry holds the response body, ready to send', async (t) => {
@@ -31,12 +24,12 @@ void t.test('a profile entry holds the response body, ready to send', async (t) 
     id: '0190a7a0-0000-7000-8000-000000000001',
     passwordHash: 'never served',
   };
-  const cached = toCached(row);
+  const cached = entry.toCached(row);
   t.equal(
     cached.json,
     '{"id":"0190a7a0-0000-7000-8000-000000000001","displayName":"Zoë","bio":"line\\nbreak \\"quoted\\"","avatarUrl":null,"version":4,"updatedAt":"2026-01-01T00:00:00.000Z"}',
   );
-  t.same(decodeEntry(encodeProfile(cached, 99)), {
+  t.same(entry.decodeEntry(entry.encodeProfile(cached, 99)), {
     kind: 'profile',
     version: 4,
     softExpiresAt: 99,
@@ -45,7 +38,7 @@ void t.test('a profile entry holds the response body, ready to send', async (t) 
 });
 
 void t.test('jitter spreads TTLs', async (t) => {
-  const spread = new Set(Array.from({ length: 50 }, () => jitter(1000, 0.1)));
+  const spread = new Set(Array.from({ length: 50 }, () => entry.jitter(1000, 0.1)));
   t.ok([...spread].every((v) => v >= 900 && v <= 1100) && spread.size > 1, 'jitter spreads');
 });
 

@@ -2,16 +2,18 @@
 // if that message is lost, never served more than PROFILE_LOCAL_TTL_MS after it was stored.
 import { names } from '@app/contracts';
 import t from 'tap';
-import { harness, metricValue, waitFor } from './helper.js';
+import { build, metricValue, patchProfile, testEnv, waitFor } from './helper.js';
 
 void t.test('in-process tier', async (t) => {
-  const h = await harness(t, { PROFILE_LOCAL_CACHE: 'true' });
+  const h = await testEnv(t, { PROFILE_LOCAL_CACHE: 'true' });
   const n = names(h.nats.namespace);
   // A long local TTL: only the NATS invalidation can make replica b right within this test.
-  const a = await h.build({ PROFILE_LOCAL_TTL_MS: '600000' });
-  const b = await h.build({ PROFILE_LOCAL_TTL_MS: '600000' });
+  const long = { PROFILE_LOCAL_TTL_MS: '600000' };
+  const { app: a } = await build(t, { env: h, vars: long });
+  const { app: b } = await build(t, { env: h, vars: long });
   const id = await h.createUser('Local');
   const get = (app: typeof a) => app.inject({ method: 'GET', url: `/v1/profiles/${id}` });
+  const rename = (displayName: string) => patchProfile(a, id, { displayName }, h.token(id));
 
   await t.test('invalidated on every replica through NATS', async (t) => {
     t.equal((await get(b)).headers['x-cache'], 'MISS');
@@ -24,13 +26,7 @@ void t.test('in-process tier', async (t) => {
     );
 
     const sub = h.nats.nc.subscribe(n.subjects.profileInvalidate, { max: 1, timeout: 30_000 });
-    const res = await a.inject({
-      method: 'PATCH',
-      url: `/v1/profiles/${id}`,
-      payload: { displayName: 'Local v2' },
-      headers: { authorization: `Bearer ${h.token(id)}` },
-    });
-    t.equal(res.statusCode, 200);
+    t.equal((await rename('Local v2')).statusCode, 200);
     for await (const m of sub) t.same(m.json(), { id, version: 2 }, 'invalidation published');
     // The server sent the message to b before answering this round trip, so b has handled it.
     await b.nats.nc.flush();
@@ -42,22 +38,19 @@ void t.test('in-process tier', async (t) => {
   await t.test('staleness bound when an invalidation is lost: PROFILE_LOCAL_TTL_MS', async (t) => {
     const ttlMs = 500;
     // Another namespace: this replica never hears the invalidations (as if the message were lost).
-    const deaf = await h.build({
-      NATS_NAMESPACE: `${h.nats.namespace}_deaf`,
-      PROFILE_LOCAL_TTL_MS: String(ttlMs),
-      PROFILE_SIGNUP_CONSUMER: 'false',
-      PROFILE_OUTBOX_RELAY: 'false',
+    const { app: deaf } = await build(t, {
+      env: h,
+      vars: {
+        NATS_NAMESPACE: `${h.nats.namespace}_deaf`,
+        PROFILE_LOCAL_TTL_MS: String(ttlMs),
+        PROFILE_SIGNUP_CONSUMER: 'false',
+        PROFILE_OUTBOX_RELAY: 'false',
+      },
     });
     const first = await get(deaf);
     const storedAt = Date.now();
     t.equal(first.json().displayName, 'Local v2');
-    const res = await a.inject({
-      method: 'PATCH',
-      url: `/v1/profiles/${id}`,
-      payload: { displayName: 'Local v3' },
-      headers: { authorization: `Bearer ${h.token(id)}` },
-    });
-    t.equal(res.statusCode, 200);
+    t.equal((await rename('Local v3')).statusCode, 200);
     const stale = await get(deaf);
     if (Date.now() - storedAt < ttlMs) {
       t.equal(

@@ -2,11 +2,10 @@
 // any I/O, and versioned keys.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { harness, metricValue } from './helper.js';
+import { build, metricValue } from './helper.js';
 
 void t.test('profile reads', async (t) => {
-  const h = await harness(t);
-  const app = await h.build();
+  const { app, env: h } = await build(t);
   const ada = await h.createUser('Ada');
 
   await t.test('MISS then HIT, and the key has a TTL', async (t) => {
@@ -137,7 +136,10 @@ void t.test('profile reads', async (t) => {
       const v1 = await app.inject({ method: 'GET', url: `/v1/profiles/${ada}` });
       t.equal(v1.json().displayName, 'Old shape', 'v1 app reads the v1 entry');
 
-      const v2app = await h.build({ PROFILE_CACHE_SCHEMA_VERSION: '2' });
+      const { app: v2app } = await build(t, {
+        env: h,
+        vars: { PROFILE_CACHE_SCHEMA_VERSION: '2' },
+      });
       const res = await v2app.inject({ method: 'GET', url: `/v1/profiles/${ada}` });
       t.equal(res.headers['x-cache'], 'MISS', 'v2 does not see v1 entries');
       t.equal(res.json().displayName, 'Ada');

@@ -4,16 +4,17 @@
 import { randomUUID } from 'node:crypto';
 import { startRedisServer, startTcpProxy } from '@app/testing';
 import t from 'tap';
-import { gate, harness, metricValue, waitFor } from './helper.js';
+import { build, gate, metricValue, testEnv, waitFor } from './helper.js';
 
 void t.test('Redis stopped during a stream of reads, then back', async (t) => {
-  const h = await harness(t);
   const redis = await startRedisServer();
   t.teardown(() => redis.close());
-  const app = await h.build({
-    REDIS_URL: redis.url,
-    PROFILE_REDIS_TIMEOUT_MS: '500',
-    PROFILE_BREAKER_OPEN_MS: '200',
+  const { app, env: h } = await build(t, {
+    vars: {
+      REDIS_URL: redis.url,
+      PROFILE_REDIS_TIMEOUT_MS: '500',
+      PROFILE_BREAKER_OPEN_MS: '200',
+    },
   });
   const ids = [await h.createUser('One'), await h.createUser('Two')];
   for (const id of ids) await app.inject({ method: 'GET', url: `/v1/profiles/${id}` });
@@ -62,16 +63,16 @@ void t.test('Redis stopped during a stream of reads, then back', async (t) => {
 void t.test(
   'a slow Redis is not waited on: the command timeout turns it into BYPASS',
   async (t) => {
-    const h = await harness(t);
-    const target = new URL(h.env.REDIS_URL!);
+    const h = await testEnv(t);
+    const target = new URL(h.vars.REDIS_URL!);
     const proxy = await startTcpProxy({
       targetHost: target.hostname,
       targetPort: Number(target.port || 6379),
     });
     t.teardown(() => proxy.close());
-    const app = await h.build({
-      REDIS_URL: proxy.urlFor(h.env.REDIS_URL!),
-      PROFILE_REDIS_TIMEOUT_MS: '150',
+    const { app } = await build(t, {
+      env: h,
+      vars: { REDIS_URL: proxy.urlFor(h.vars.REDIS_URL!), PROFILE_REDIS_TIMEOUT_MS: '150' },
     });
     const id = await h.createUser('Slow');
     await app.inject({ method: 'GET', url: `/v1/profiles/${id}` });
@@ -94,21 +95,22 @@ void t.test(
 void t.test(
   'the bulkhead caps concurrent database reads: 503 with Retry-After beyond it',
   async (t) => {
-    const h = await harness(t);
+    const h = await testEnv(t);
     const slowId = await h.createUser('Held');
     const otherId = await h.createUser('Other');
     const reached = gate();
     const release = gate();
-    const app = await h.build(
-      { PROFILE_DB_MAX_CONCURRENT: '1', PROFILE_DB_MAX_QUEUE: '0' },
-      {
+    const { app } = await build(t, {
+      env: h,
+      vars: { PROFILE_DB_MAX_CONCURRENT: '1', PROFILE_DB_MAX_QUEUE: '0' },
+      deps: {
         afterDbRead: async (ids) => {
           if (!ids.includes(slowId)) return;
           reached.open();
           await release.wait;
         },
       },
-    );
+    });
     const held = app.inject({ method: 'GET', url: `/v1/profiles/${slowId}` });
     await reached.wait;
     const refused = await app.inject({ method: 'GET', url: `/v1/profiles/${otherId}` });

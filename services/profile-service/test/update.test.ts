@@ -3,21 +3,14 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { names, UserProfileUpdatedV1, validate } from '@app/contracts';
 import t from 'tap';
-import { gate, harness, waitFor } from './helper.js';
+import { build, gate, jwtSigner, patchProfile as patch, testEnv, waitFor } from './helper.js';
 
 void t.test('profile updates', async (t) => {
-  const h = await harness(t);
-  const a = await h.build();
-  const b = await h.build();
+  const h = await testEnv(t);
+  const { app: a } = await build(t, { env: h });
+  const { app: b } = await build(t, { env: h });
   const ada = await h.createUser('Ada');
   const bob = await h.createUser('Bob');
-  const patch = (app: typeof a, id: string, body: unknown, token?: string) =>
-    app.inject({
-      method: 'PATCH',
-      url: `/v1/profiles/${id}`,
-      payload: body as Record<string, unknown>,
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-    });
 
   await t.test(
     '401 without or with a bad token, 403 with another user, 400 on bad id/body',
@@ -27,7 +20,7 @@ void t.test('profile updates', async (t) => {
       t.equal(none.headers['content-type'], 'application/problem+json');
       t.equal(none.json().code, 'UNAUTHORIZED');
 
-      const otherKey = generateKeyPairSync('ed25519').privateKey;
+      const otherKey = await jwtSigner(t, generateKeyPairSync('ed25519').privateKey);
       t.equal(
         (await patch(a, ada, { bio: 'x' }, h.token(ada, {}, otherKey))).statusCode,
         401,
@@ -105,6 +98,10 @@ void t.test('profile updates', async (t) => {
 
     const missing = await patch(a, randomUUID(), { bio: 'x' }, h.token(randomUUID()));
     t.equal(missing.statusCode, 403, "another id than the token's is refused before any lookup");
+    const ghost = randomUUID();
+    const none = await patch(a, ghost, { bio: 'x' }, h.token(ghost));
+    t.equal(none.statusCode, 404, 'a valid token for an id with no profile');
+    t.equal(none.json().code, 'PROFILE_NOT_FOUND');
   });
 
   await t.test('the update publishes user.profile_updated through the outbox', async (t) => {
@@ -143,9 +140,9 @@ void t.test('profile updates', async (t) => {
       const reached = gate();
       const release = gate();
       let hold = true;
-      const slow = await h.build(
-        {},
-        {
+      const { app: slow } = await build(t, {
+        env: h,
+        deps: {
           afterDbRead: async (ids) => {
             if (!hold || !ids.includes(cy)) return;
             hold = false;
@@ -153,7 +150,7 @@ void t.test('profile updates', async (t) => {
             await release.wait;
           },
         },
-      );
+      });
       const heldRead = slow.inject({ method: 'GET', url: `/v1/profiles/${cy}` });
       await reached.wait; // the read has the old row in hand and has not cached it yet
 

@@ -4,13 +4,16 @@
 // old value back), single-flight in process plus a short Redis lease across replicas, negative
 // entries for unknown ids, soft expiry with stale serving while one replica refreshes, and a
 // circuit breaker + bulkhead so that a sick Redis costs Postgres a bounded number of reads.
-// Lookups of reads that arrive together go to Redis as one MGET (get-batcher.ts).
-import type { Redis } from 'ioredis';
+// The batch read takes the same path per id (shared flights, leases, CAS fills), with one query
+// for the ids it holds the lease for. Lookups of reads that arrive together go to Redis as one
+// MGET (platform's Batcher).
 import { randomUUID } from 'node:crypto';
+import type { Logger } from '@app/contracts';
+import { Batcher } from '@app/platform';
+import type { Redis } from 'ioredis';
 import type { Bulkhead } from './bulkhead.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheKeys } from './cache-keys.js';
-import { GetBatcher } from './get-batcher.js';
 import {
   decodeEntry,
   encodeFloor,
@@ -24,7 +27,12 @@ import {
 } from './entry.js';
 import type { LocalTier } from './local-tier.js';
 import type { CacheMetrics } from './metrics.js';
-import { CLEAR_NEGATIVE_SCRIPT, FILL_SCRIPT } from './scripts.js';
+import {
+  CLEAR_NEGATIVE_SCRIPT,
+  FILL_SCRIPT,
+  LEASE_SCRIPT,
+  RELEASE_LEASE_SCRIPT,
+} from './scripts.js';
 import { SingleFlight } from './single-flight.js';
 
 export type CacheSource = 'HIT' | 'MISS' | 'BYPASS' | 'STALE';
@@ -42,11 +50,6 @@ export interface ManyResult {
 /** Where profiles come from on a miss: one query for any number of ids. */
 export interface ProfileSource {
   findMany(ids: string[]): Promise<PublicProfile[]>;
-}
-
-interface Logger {
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 export interface ProfileCacheOptions {
@@ -77,14 +80,28 @@ const isFresh = (entry: CacheEntry | null, now: number): boolean =>
 const profileOf = (id: string, entry: CacheEntry): CachedProfile | null =>
   entry.kind === 'profile' ? { id, version: entry.version, json: entry.json } : null;
 
+/** A soft-expired entry that may be served while someone else refreshes it (a floor may not). */
+const staleOf = (id: string, entry: CacheEntry | null): ReadResult | undefined =>
+  entry && entry.kind !== 'floor' ? { profile: profileOf(id, entry), source: 'STALE' } : undefined;
+
+// A batch answers with the least cached of its ids' sources.
+const SOURCE_RANK: Record<CacheSource, number> = { HIT: 0, STALE: 1, MISS: 2, BYPASS: 3 };
+
+/** An id that was not fresh in Redis, with the entry read (null: none or unreadable). */
+interface Miss {
+  id: string;
+  entry: CacheEntry | null;
+}
+
 export class ProfileCache {
   private readonly flights = new SingleFlight<ReadResult>();
   private readonly repairs = new Set<NodeJS.Timeout>();
   private closed = false;
-  private readonly gets: GetBatcher;
+  private readonly gets: Batcher<string, string | null>;
 
   constructor(private readonly o: ProfileCacheOptions) {
-    this.gets = new GetBatcher((keys) => o.redis.mget(keys), {
+    this.gets = new Batcher((keys) => o.redis.mget(keys), {
+      key: (k) => k,
       onBatch: (keys) => {
         o.metrics.getBatches.inc();
         o.metrics.getBatchKeys.inc(keys);
@@ -110,10 +127,14 @@ export class ProfileCache {
     return result;
   }
 
-  /** Many profiles: one MGET, then one database query for every id Redis did not have. */
+  /**
+   * Many profiles, with the stampede protection of `load` for each: an id already being resolved
+   * (by a single or a batch read) joins that flight; the others are looked up in one MGET, leased
+   * in one round trip, and the ones this replica holds the lease for are read in one query.
+   */
   async getMany(ids: string[]): Promise<ManyResult> {
     const profiles = new Map<string, CachedProfile | null>();
-    let pending: string[] = [];
+    const pending: string[] = [];
     for (const id of ids) {
       const local = this.o.local?.get(id);
       if (local) profiles.set(id, local);
@@ -123,40 +144,17 @@ export class ProfileCache {
       this.o.metrics.localHit();
       return { profiles, source: 'HIT' };
     }
-
-    let raws: Array<string | null>;
-    try {
-      raws = await this.o.breaker.run(() =>
-        this.o.redis.mget(pending.map((id) => this.o.keys.entry(id))),
-      );
-    } catch {
-      for (const p of await this.readDb(pending)) profiles.set(p.id, toCached(p));
-      for (const id of pending) if (!profiles.has(id)) profiles.set(id, null);
-      this.count('BYPASS');
-      return { profiles, source: 'BYPASS' };
-    }
-
-    const now = Date.now();
-    const misses: string[] = [];
-    pending.forEach((id, i) => {
-      const entry = decodeEntry(raws[i]);
-      if (entry && isFresh(entry, now)) profiles.set(id, profileOf(id, entry));
-      else misses.push(id);
-    });
-    pending = misses;
-    if (pending.length === 0) {
-      this.count('HIT');
-      return { profiles, source: 'HIT' };
-    }
-    const rows = await this.readDb(pending);
-    const found = new Map(rows.map((p) => [p.id, toCached(p)]));
-    await Promise.all(
-      pending.map((id) => this.fill(id, found.get(id) ?? null, '').catch(() => undefined)),
+    const results = await Promise.all(
+      this.flights.doMany(pending, (fresh) => this.resolveMany(fresh)),
     );
-    for (const id of pending) profiles.set(id, found.get(id) ?? null);
-    this.count('MISS');
-    for (const p of found.values()) this.o.local?.set(p);
-    return { profiles, source: 'MISS' };
+    let source: CacheSource = 'HIT';
+    results.forEach((result, i) => {
+      profiles.set(pending[i]!, result.profile);
+      if (result.profile && result.source !== 'BYPASS') this.o.local?.set(result.profile);
+      if (SOURCE_RANK[result.source] > SOURCE_RANK[source]) source = result.source;
+    });
+    this.count(source);
+    return { profiles, source };
   }
 
   /**
@@ -227,78 +225,188 @@ export class ProfileCache {
   }
 
   private async resolve(id: string): Promise<ReadResult> {
-    const key = this.o.keys.entry(id);
-    let entry: CacheEntry | null;
+    let raw: string | null;
     try {
-      entry = decodeEntry(await this.o.breaker.run(() => this.gets.get(key)));
+      raw = await this.o.breaker.run(() => this.gets.submit(this.o.keys.entry(id)));
     } catch {
-      return this.bypass(id);
+      return one(await this.bypass([id]), id);
+    }
+    const entry = decodeEntry(raw);
+    if (entry && isFresh(entry, Date.now()))
+      return { profile: profileOf(id, entry), source: 'HIT' };
+    return one(await this.resolveMisses([{ id, entry }]), id);
+  }
+
+  private async resolveMany(ids: string[]): Promise<Map<string, ReadResult>> {
+    let raws: Array<string | null>;
+    try {
+      raws = await this.o.breaker.run(() =>
+        Promise.all(ids.map((id) => this.gets.submit(this.o.keys.entry(id)))),
+      );
+    } catch {
+      return this.bypass(ids);
     }
     const now = Date.now();
-    if (entry && isFresh(entry, now)) return { profile: profileOf(id, entry), source: 'HIT' };
-
-    let token: string | null;
-    try {
-      token = await this.tryLease(id);
-    } catch {
-      return entry && entry.kind !== 'floor'
-        ? { profile: profileOf(id, entry), source: 'STALE' }
-        : this.bypass(id);
+    const results = new Map<string, ReadResult>();
+    const misses: Miss[] = [];
+    ids.forEach((id, i) => {
+      const entry = decodeEntry(raws[i]);
+      if (entry && isFresh(entry, now))
+        results.set(id, { profile: profileOf(id, entry), source: 'HIT' });
+      else misses.push({ id, entry });
+    });
+    if (misses.length > 0) {
+      for (const [id, result] of await this.resolveMisses(misses)) results.set(id, result);
     }
-    if (token !== null) return this.fillFromDb(id, token);
-    // Someone else is refreshing a soft-expired entry: the old value is still the latest commit
-    // (updates overwrite entries rather than waiting for them to expire), so serve it.
-    if (entry && entry.kind !== 'floor') return { profile: profileOf(id, entry), source: 'STALE' };
-
-    this.o.metrics.leaseWaits.inc();
-    const waited = await this.waitForFill(id);
-    if (waited === 'error') return this.bypass(id);
-    if (waited) return { profile: profileOf(id, waited), source: 'HIT' };
-    return this.fillFromDb(id, '');
+    return results;
   }
 
-  private async tryLease(id: string): Promise<string | null> {
-    const token = randomUUID();
-    const ok = await this.o.breaker.run(() =>
-      this.o.redis.set(this.o.keys.lease(id), token, 'PX', this.o.leaseMs, 'NX'),
-    );
-    return ok === 'OK' ? token : null;
+  /**
+   * Ids that were not fresh: take their leases; read the leased ones from Postgres (one query)
+   * and fill them; serve a soft-expired entry another replica is refreshing; wait for the others'
+   * fills, and read what they did not fill in time.
+   */
+  private async resolveMisses(misses: Miss[]): Promise<Map<string, ReadResult>> {
+    const results = new Map<string, ReadResult>();
+    let leases: Array<{ token: string | null; raw: string | null }>;
+    try {
+      leases = await this.tryLeases(misses.map((m) => m.id));
+    } catch {
+      const bypassed: string[] = [];
+      for (const m of misses) {
+        const stale = staleOf(m.id, m.entry);
+        if (stale) results.set(m.id, stale);
+        else bypassed.push(m.id);
+      }
+      return merge(results, await this.bypass(bypassed));
+    }
+
+    const now = Date.now();
+    const held: Array<{ id: string; token: string }> = [];
+    const waiting: string[] = [];
+    misses.forEach(({ id }, i) => {
+      const { token, raw } = leases[i]!;
+      const entry = decodeEntry(raw);
+      if (entry && isFresh(entry, now)) {
+        // Filled by another replica since our first look: nothing to read.
+        results.set(id, { profile: profileOf(id, entry), source: 'HIT' });
+        if (token !== null) this.releaseLease(id, token);
+      } else if (token !== null) {
+        held.push({ id, token });
+      } else {
+        // Someone else is refreshing a soft-expired entry: the old value is still the latest
+        // commit (updates overwrite entries rather than waiting for them to expire), so serve it.
+        const stale = staleOf(id, entry);
+        if (stale) results.set(id, stale);
+        else waiting.push(id);
+      }
+    });
+
+    const [filled, waited] = await Promise.all([this.fillFromDb(held), this.waitThenFill(waiting)]);
+    return merge(merge(results, filled), waited);
   }
 
-  /** Polls until the lease holder's value lands, the lease goes away, or leaseWaitMs passes. */
-  private async waitForFill(id: string): Promise<CacheEntry | null | 'error'> {
+  /** Takes each id's lease and reads its entry in the same step (one round trip for all). */
+  private async tryLeases(
+    ids: string[],
+  ): Promise<Array<{ token: string | null; raw: string | null }>> {
+    const tokens = ids.map(() => randomUUID());
+    const replies = await this.o.breaker.run(async () => {
+      const pipeline = this.o.redis.pipeline();
+      ids.forEach((id, i) =>
+        pipeline.eval(
+          LEASE_SCRIPT,
+          2,
+          this.o.keys.entry(id),
+          this.o.keys.lease(id),
+          tokens[i]!,
+          String(this.o.leaseMs),
+        ),
+      );
+      const answers = await pipeline.exec();
+      if (!answers) throw new Error('lease pipeline discarded');
+      return answers.map(([err, reply]) => {
+        if (err) throw err;
+        return reply as [number, string | null];
+      });
+    });
+    return replies.map(([got, raw], i) => ({ token: got === 1 ? tokens[i]! : null, raw }));
+  }
+
+  private releaseLease(id: string, token: string): void {
+    this.o.redis
+      .eval(RELEASE_LEASE_SCRIPT, 1, this.o.keys.lease(id), token)
+      .catch((err: unknown) => this.o.log.warn({ err, id }, 'lease not released; it expires'));
+  }
+
+  private async waitThenFill(ids: string[]): Promise<Map<string, ReadResult>> {
+    if (ids.length === 0) return new Map();
+    this.o.metrics.leaseWaits.inc(ids.length);
+    const { found, failed, open } = await this.waitForFills(ids);
+    const results = new Map<string, ReadResult>();
+    for (const [id, entry] of found)
+      results.set(id, { profile: profileOf(id, entry), source: 'HIT' });
+    if (failed) return merge(results, await this.bypass(open));
+    return merge(results, await this.fillFromDb(open.map((id) => ({ id, token: '' }))));
+  }
+
+  /**
+   * Polls until each lease holder's value lands or its lease goes away, or leaseWaitMs passes.
+   * `open`: the ids to read ourselves; `failed`: Redis failed, so read them past the cache.
+   */
+  private async waitForFills(
+    ids: string[],
+  ): Promise<{ found: Map<string, CacheEntry>; failed: boolean; open: string[] }> {
+    const found = new Map<string, CacheEntry>();
     const deadline = Date.now() + this.o.leaseWaitMs;
-    while (Date.now() < deadline) {
+    let watching = ids;
+    const gone: string[] = [];
+    while (watching.length > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, this.o.leasePollMs));
       let raws: Array<string | null>;
       try {
-        raws = await this.o.breaker.run(() =>
-          this.o.redis.mget(this.o.keys.entry(id), this.o.keys.lease(id)),
-        );
+        const keys = watching.flatMap((id) => [this.o.keys.entry(id), this.o.keys.lease(id)]);
+        raws = await this.o.breaker.run(() => this.o.redis.mget(keys));
       } catch {
-        return 'error';
+        return { found, failed: true, open: [...gone, ...watching] };
       }
-      const entry = decodeEntry(raws[0]);
-      if (isFresh(entry, Date.now())) return entry;
-      if (raws[1] === null) return null;
+      const now = Date.now();
+      const still: string[] = [];
+      watching.forEach((id, i) => {
+        const entry = decodeEntry(raws[2 * i]);
+        if (entry && isFresh(entry, now)) found.set(id, entry);
+        else if (raws[2 * i + 1] === null) gone.push(id);
+        else still.push(id);
+      });
+      watching = still;
     }
-    return null;
+    return { found, failed: false, open: [...gone, ...watching] };
   }
 
-  private async fillFromDb(id: string, token: string): Promise<ReadResult> {
-    const [row] = await this.readDb([id]);
-    const profile = row ? toCached(row) : null;
-    try {
-      await this.fill(id, profile, token);
-    } catch (err) {
-      this.o.log.warn({ err, id }, 'cache fill failed');
-    }
-    return { profile, source: 'MISS' };
+  /** One query for the ids, then a fill for each (a miss is a negative entry). */
+  private async fillFromDb(
+    items: Array<{ id: string; token: string }>,
+  ): Promise<Map<string, ReadResult>> {
+    if (items.length === 0) return new Map();
+    const rows = await this.readDb(items.map((item) => item.id));
+    const found = new Map(rows.map((p) => [p.id, toCached(p)]));
+    await Promise.all(
+      items.map(async ({ id, token }) => {
+        try {
+          await this.fill(id, found.get(id) ?? null, token);
+        } catch (err) {
+          this.o.log.warn({ err, id }, 'cache fill failed');
+        }
+      }),
+    );
+    return new Map(items.map(({ id }) => [id, { profile: found.get(id) ?? null, source: 'MISS' }]));
   }
 
-  private async bypass(id: string): Promise<ReadResult> {
-    const [row] = await this.readDb([id]);
-    return { profile: row ? toCached(row) : null, source: 'BYPASS' };
+  private async bypass(ids: string[]): Promise<Map<string, ReadResult>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.readDb(ids);
+    const found = new Map(rows.map((p) => [p.id, toCached(p)]));
+    return new Map(ids.map((id) => [id, { profile: found.get(id) ?? null, source: 'BYPASS' }]));
   }
 
   private async readDb(ids: string[]): Promise<PublicProfile[]> {
@@ -344,4 +452,15 @@ export class ProfileCache {
     );
     this.o.metrics.fills.inc({ result: stored === 1 ? 'stored' : 'refused' });
   }
+}
+
+function merge<K, V>(into: Map<K, V>, from: Map<K, V>): Map<K, V> {
+  for (const [k, v] of from) into.set(k, v);
+  return into;
+}
+
+function one(results: Map<string, ReadResult>, id: string): ReadResult {
+  const result = results.get(id);
+  if (!result) throw new Error(`no result for ${id}`);
+  return result;
 }

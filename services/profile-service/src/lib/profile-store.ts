@@ -1,6 +1,8 @@
-// Profiles in Postgres: the read the cache falls back on (one query for any number of ids) and the
-// update, which bumps the row version and writes the `user.profile_updated` event into the outbox
-// in the same transaction, so the event goes out if and only if the update committed.
+// Profiles in Postgres through Prisma Client's typed API: the read the cache falls back on (one
+// query for any number of ids) and the update, which bumps the row version and returns the row in
+// one statement and writes the `user.profile_updated` event into the outbox in the same
+// transaction, so the event goes out if and only if the update committed. Database errors are
+// left to platform's error handler, the one place that maps them to HTTP.
 import { makeEnvelope } from '@app/contracts';
 import type { PrismaClient } from '@app/db';
 import { enqueuePrisma } from '@app/outbox';
@@ -45,6 +47,8 @@ export class ProfileStore {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly subject: string,
+    /** The outbox producer: the relay of this service publishes only its own rows. */
+    private readonly producer: string,
   ) {}
 
   async findMany(ids: string[]): Promise<PublicProfile[]> {
@@ -62,18 +66,23 @@ export class ProfileStore {
     traceparent?: string,
   ): Promise<PublicProfile | null> {
     return this.prisma.$transaction(async (tx) => {
-      const { count } = await tx.profile.updateMany({
+      const [row] = await tx.profile.updateManyAndReturn({
         where: { userId: id },
         data: { ...patch, version: { increment: 1 } },
+        select: SELECT,
       });
-      if (count === 0) return null;
-      const row = await tx.profile.findUniqueOrThrow({ where: { userId: id }, select: SELECT });
+      if (!row) return null;
       const envelope = makeEnvelope('user.profile_updated', 1, {
         userId: id,
         profileVersion: row.version,
         changed: Object.keys(patch).sort(),
       });
-      await enqueuePrisma(tx, { subject: this.subject, envelope, traceparent });
+      await enqueuePrisma(tx, {
+        producer: this.producer,
+        subject: this.subject,
+        envelope,
+        traceparent,
+      });
       return toPublic(row);
     });
   }

@@ -26,3 +26,21 @@ if cur == false or string.sub(cur, 1, 2) == '0|' then
 end
 return 0
 `;
+
+// Takes a fill lease and reads the entry in one atomic step. A fill that landed (and dropped its
+// lease) after this replica's first read is seen here, so winning the lease it left behind does
+// not cost a second database read.
+export const LEASE_SCRIPT = `
+-- KEYS[1] entry, KEYS[2] lease; ARGV[1] lease token, ARGV[2] lease ms
+local got = redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX')
+return { got and 1 or 0, redis.call('GET', KEYS[1]) }
+`;
+
+// Drops a lease only if it is still ours (it may have expired and been taken by another replica).
+export const RELEASE_LEASE_SCRIPT = `
+-- KEYS[1] lease; ARGV[1] lease token
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;

@@ -1,9 +1,11 @@
-// Bearer-token verification for writes: EdDSA JWTs issued by signup-service, checked with its
-// public key only (this service can verify tokens but never mint them), with issuer and audience.
+// Bearer-token verification for writes: JWTs issued by signup-service, checked with its public key
+// only (this service can verify tokens but never mint them), with issuer and audience. The key's
+// type names the one algorithm accepted (Ed25519: EdDSA, P-256: ES256), whatever a token claims.
 import jwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { unauthorized } from '../errors.js';
+import { errors } from '../errors.js';
+import { jwtAlgorithmFor } from '../lib/jwt-key.js';
 
 export interface AuthPluginOptions {
   publicKey: string;
@@ -23,21 +25,23 @@ export const authPlugin = fp<AuthPluginOptions>(
     await app.register(jwt, {
       secret: { public: options.publicKey },
       verify: {
-        algorithms: ['EdDSA'],
+        algorithms: [jwtAlgorithmFor(options.publicKey)],
         allowedIss: options.issuer,
         allowedAud: options.audience,
       },
     });
     app.decorate('authenticate', async (request: FastifyRequest) => {
-      if (!request.headers.authorization) throw unauthorized('Missing Authorization: Bearer token');
+      if (!request.headers.authorization) {
+        throw errors.unauthorized('Missing Authorization: Bearer token');
+      }
       let payload: { sub?: unknown };
       try {
         payload = await request.jwtVerify<{ sub?: unknown }>();
       } catch {
         // Which check failed (signature, expiry, audience) is not the client's business.
-        throw unauthorized('The bearer token is invalid or expired');
+        throw errors.unauthorized('The bearer token is invalid or expired');
       }
-      if (typeof payload.sub !== 'string') throw unauthorized('The token has no subject');
+      if (typeof payload.sub !== 'string') throw errors.unauthorized('The token has no subject');
       return payload.sub;
     });
   },

@@ -12,10 +12,12 @@ import { LocalTier } from '../lib/local-tier.js';
 import { createCacheMetrics, type CacheMetrics } from '../lib/metrics.js';
 import { ProfileCache, type ManyResult, type ReadResult } from '../lib/profile-cache.js';
 import { ProfileStore, type ProfilePatch } from '../lib/profile-store.js';
-import type { ProfileConfig } from '../config.js';
+import type { Config } from '../config.js';
 
 export interface ProfilesPluginOptions {
-  config: ProfileConfig;
+  config: Config;
+  /** The outbox producer this service's events are written under (its SERVICE_NAME). */
+  producer: string;
   /** Test hook: holds a read after its database read (the stale-set race test). */
   afterDbRead?: ((ids: string[]) => Promise<void>) | undefined;
 }
@@ -60,7 +62,7 @@ interface InvalidateMessage {
 }
 
 export const profilesPlugin = fp<ProfilesPluginOptions>(
-  async (app: FastifyInstance, { config, afterDbRead }) => {
+  async (app: FastifyInstance, { config, producer, afterDbRead }) => {
     const log = app.log.child({ plugin: 'profiles' });
     // Give Redis a moment at start-up so the first requests are not needless BYPASSes; a Redis
     // that stays down does not stop the service from starting (it serves from Postgres).
@@ -81,7 +83,7 @@ export const profilesPlugin = fp<ProfilesPluginOptions>(
           ttlMs: config.PROFILE_LOCAL_TTL_MS,
         })
       : undefined;
-    const store = new ProfileStore(app.prisma, n.subjects.userProfileUpdated);
+    const store = new ProfileStore(app.prisma, n.subjects.userProfileUpdated, producer);
     const cache = new ProfileCache({
       redis: app.redis,
       keys: cacheKeys(config.PROFILE_REDIS_PREFIX, config.PROFILE_CACHE_SCHEMA_VERSION),

@@ -4,15 +4,16 @@
 // the response schemas still document those bodies and serialize everything else.
 import { createHash } from 'node:crypto';
 import type { App, RateLimitRule } from '@app/platform';
-import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { forbidden, overloaded, profileNotFound } from '../errors.js';
+import { errors } from '../errors.js';
 import { BulkheadFullError } from '../lib/bulkhead.js';
 import type { CachedProfile } from '../lib/entry.js';
 import type { CacheSource, ReadResult } from '../lib/profile-cache.js';
 import {
+  BearerHeaders,
   IdParams,
   IdsQuery,
+  NotModified,
   ProblemRef,
   Profile,
   ProfileList,
@@ -45,7 +46,7 @@ export function matchesIfNoneMatch(header: string | undefined, etag: string): bo
 
 /** The bulkhead's refusal as the API's 503 (Retry-After comes from the problem's member). */
 function mapBulkheadError(err: unknown): never {
-  if (err instanceof BulkheadFullError) throw overloaded(err.retryAfterSeconds);
+  if (err instanceof BulkheadFullError) throw errors.overloaded(err.retryAfterSeconds);
   throw err;
 }
 
@@ -85,7 +86,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
       schema: {
         summary: 'A profile (public fields)',
         params: IdParams,
-        response: { 200: Profile, 304: Type.Null(), ...problems },
+        response: { 200: Profile, 304: NotModified, ...problems },
       },
     },
     (request, reply) => {
@@ -113,7 +114,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     const { profile, source } = result;
     if (!profile) {
       reply.header('x-cache', source).header('cache-control', cacheControl);
-      throw profileNotFound(id);
+      throw errors.profileNotFound(id);
     }
     answer(request, reply, profile, source);
   };
@@ -124,7 +125,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
       schema: {
         summary: 'Up to 100 profiles in one call (one MGET, one query for the misses)',
         querystring: IdsQuery,
-        response: { 200: ProfileList, 304: Type.Null(), ...problems },
+        response: { 200: ProfileList, 304: NotModified, ...problems },
       },
     },
     async (request, reply) => {
@@ -157,7 +158,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
         security: [{ bearerAuth: [] }],
         params: IdParams,
         body: ProfilePatchBody,
-        headers: Type.Object({ authorization: Type.Optional(Type.String()) }),
+        headers: BearerHeaders,
         response: {
           200: Profile,
           401: ProblemRef,
@@ -170,7 +171,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     async (request, reply) => {
       const id = request.params.id.toLowerCase();
       const subject = await app.authenticate(request);
-      if (subject.toLowerCase() !== id) throw forbidden();
+      if (subject.toLowerCase() !== id) throw errors.forbidden();
       await app.rateLimiter.enforce(options.patchLimit, id, reply);
       const traceparent = request.headers.traceparent;
       const profile = await app.profiles.update(
@@ -178,7 +179,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
         request.body,
         typeof traceparent === 'string' ? traceparent : undefined,
       );
-      if (!profile) throw profileNotFound(id);
+      if (!profile) throw errors.profileNotFound(id);
       reply.header('etag', etagOf(profile)).header('cache-control', 'no-store');
       return profile;
     },

@@ -53,6 +53,12 @@ export const ProfilePatchBody = Type.Object(
 );
 export type ProfilePatchBody = Static<typeof ProfilePatchBody>;
 
+/** A 304 has no body. */
+export const NotModified = Type.Null();
+
+/** The bearer token's header; optional in the schema so a missing one is our 401, not a 400. */
+export const BearerHeaders = Type.Object({ authorization: Type.Optional(Type.String()) });
+
 export const ProblemRef = Type.Unsafe<{
   type: string;
   title: string;
