@@ -1,45 +1,52 @@
-// buildApp(config, deps?): the signup-service Fastify app on the platform base (problem+json,
+// buildApp(config, deps): the signup-service Fastify app on the platform base (problem+json,
 // health, metrics, OpenAPI): plugins first (Postgres, Redis, NATS, tokens, limits, outbox relay),
 // then routes. Tests call it with their own config; server.ts with the environment's.
-import { createHash } from 'node:crypto';
 import {
   corsOrigins,
   createApp,
   natsPlugin,
   natsServers,
+  prismaPlugin,
   redisPlugin,
   type App,
+  type CreateAppOptions,
 } from '@app/platform';
-import type { RelayOptions } from '@app/outbox';
-import type { SignupConfig } from './config.js';
-import { outboxRelayPlugin } from './plugins/outbox-relay.js';
+import { outboxRelayPlugin, type OutboxRelayPluginOptions } from '@app/outbox';
+import type { Config } from './config.js';
+import { fingerprintSecret } from './lib/idempotency.js';
 import { pgPlugin } from './plugins/pg.js';
 import { rateLimitsPlugin } from './plugins/rate-limits.js';
 import { tokensPlugin } from './plugins/tokens.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { signupRoutes } from './routes/signup.js';
 
-export interface BuildDeps {
+export const SERVICE_NAME = 'signup-service';
+
+export interface Deps {
+  /** `false` silences logs; an object overrides pino options; default: LOG_LEVEL. */
+  logger?: CreateAppOptions['logger'];
   /** Where logs go (tests capture them); default stdout. */
   logStream?: NodeJS.WritableStream;
   /** Relay overrides for tests (e.g. `afterPublish` to simulate a crash). */
-  relay?: Partial<
-    Pick<RelayOptions, 'afterPublish' | 'publishTimeoutMs' | 'backoff' | 'backlogCheckIntervalMs'>
-  >;
+  relay?: OutboxRelayPluginOptions['relay'];
 }
 
-export async function buildApp(config: SignupConfig, deps: BuildDeps = {}): Promise<App> {
+export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
   const app = createApp({
-    name: 'signup-service',
+    name: SERVICE_NAME,
     version: '0.1.0',
-    logger: { level: config.LOG_LEVEL },
+    logger: deps.logger ?? { level: config.LOG_LEVEL },
     ...(deps.logStream ? { logStream: deps.logStream } : {}),
     trustProxy: config.SIGNUP_TRUST_PROXY,
     cors: { origins: corsOrigins(config.CORS_ORIGINS) },
     // NATS is deliberately not a readiness check: while it is down the outbox keeps the events.
-    readiness: { postgres: async () => app.pg.query('SELECT 1') },
+    readiness: { postgres: () => app.prismaPing() },
   });
 
+  await app.register(prismaPlugin, {
+    databaseUrl: config.DATABASE_URL,
+    poolMax: config.SIGNUP_DB_POOL_MAX,
+  });
   await app.register(pgPlugin, {
     databaseUrl: config.DATABASE_URL,
     max: config.SIGNUP_DB_POOL_MAX,
@@ -48,11 +55,11 @@ export async function buildApp(config: SignupConfig, deps: BuildDeps = {}): Prom
     url: config.REDIS_URL,
     keyPrefix: config.SIGNUP_REDIS_PREFIX,
     required: false,
-    connectionName: 'signup-service',
+    connectionName: SERVICE_NAME,
   });
   await app.register(natsPlugin, {
     servers: natsServers(config.NATS_URL),
-    name: 'signup-service',
+    name: SERVICE_NAME,
     required: false,
   });
   await app.register(tokensPlugin, {
@@ -71,6 +78,7 @@ export async function buildApp(config: SignupConfig, deps: BuildDeps = {}): Prom
   if (config.SIGNUP_RELAY_ENABLED) {
     await app.register(outboxRelayPlugin, {
       databaseUrl: config.DATABASE_URL,
+      producer: SERVICE_NAME,
       batchSize: config.SIGNUP_RELAY_BATCH_SIZE,
       pollIntervalMs: config.SIGNUP_RELAY_POLL_MS,
       retentionMs: config.SIGNUP_OUTBOX_RETENTION_HOURS * 3_600_000,
@@ -79,13 +87,11 @@ export async function buildApp(config: SignupConfig, deps: BuildDeps = {}): Prom
   }
 
   await app.register(signupRoutes, {
+    serviceName: SERVICE_NAME,
     namespace: config.NATS_NAMESPACE,
     scryptLogN: config.SIGNUP_SCRYPT_LOG_N,
     idempotencyTtlHours: config.SIGNUP_IDEMPOTENCY_TTL_HOURS,
-    fingerprintSecret: createHash('sha256')
-      .update('idempotency-fingerprint\n')
-      .update(config.JWT_PRIVATE_KEY)
-      .digest(),
+    fingerprintSecret: fingerprintSecret(config.JWT_PRIVATE_KEY),
   });
   await app.register(sessionRoutes, { scryptLogN: config.SIGNUP_SCRYPT_LOG_N });
   return app;

@@ -1,6 +1,5 @@
-// signup-service configuration: the shared variables of DESIGN.md plus SIGNUP_* ones. The only
-// module that reads the environment (through platform's loadConfig), so a bad variable stops
-// start-up with a message naming it.
+// signup-service configuration: the shared variables of DESIGN.md plus SIGNUP_* ones, validated by
+// platform's loadConfig, so a bad variable stops start-up with a message naming it.
 import { CommonEnv, BoolEnv, IntEnv, PortEnv, loadConfig as load } from '@app/platform';
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -10,7 +9,7 @@ const Pem = (what: string) =>
     description: `a PEM ${what} (Ed25519 for EdDSA, or P-256 for ES256)`,
   });
 
-export const SignupEnv = Type.Object({
+export const ConfigSchema = Type.Object({
   ...CommonEnv,
   PORT: PortEnv(3001),
   JWT_PRIVATE_KEY: Pem('private key'),
@@ -33,14 +32,14 @@ export const SignupEnv = Type.Object({
   SIGNUP_RELAY_POLL_MS: IntEnv(5000, 100),
   SIGNUP_OUTBOX_RETENTION_HOURS: IntEnv(72, 1),
 });
-export type SignupConfig = Static<typeof SignupEnv>;
+export type Config = Static<typeof ConfigSchema>;
 
 /** Reads the config; PEM keys given on one line with literal `\n` (as in many secret stores) are accepted. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): SignupConfig {
+export function loadConfig(env: Record<string, string | undefined>): Config {
   const fixed = { ...env };
   for (const key of ['JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEY'] as const) {
     const v = fixed[key];
     if (v && !v.includes('\n')) fixed[key] = v.replaceAll('\\n', '\n');
   }
-  return load(SignupEnv, fixed);
+  return load(ConfigSchema, fixed);
 }

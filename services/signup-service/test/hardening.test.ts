@@ -1,7 +1,7 @@
 // Input Postgres cannot store (NUL, unpaired surrogates) is a 400 on every body string, never a
 // 500, while astral text still signs up; and CORS grants only the origins in CORS_ORIGINS.
 import t from 'tap';
-import { build, counts, signupBody, testConfig } from './helper.js';
+import { build, counts, postSignup, signupBody } from './helper.js';
 
 const UNSTORABLE = {
   NUL: 'a\u0000b',
@@ -10,8 +10,7 @@ const UNSTORABLE = {
 };
 
 void t.test('NUL and lone surrogates in signup and login bodies: 400 problem+json', async (t) => {
-  const ctx = await testConfig(t, { SIGNUP_RELAY_ENABLED: 'false' });
-  const app = await build(t, ctx.config);
+  const { app, env } = await build(t, { vars: { SIGNUP_RELAY_ENABLED: 'false' } });
   for (const [what, bad] of Object.entries(UNSTORABLE)) {
     const bodies: Array<[string, string, Record<string, unknown>]> = [
       ['signup displayName', '/v1/signup', signupBody({ displayName: `Name ${bad}` })],
@@ -36,22 +35,19 @@ void t.test('NUL and lone surrogates in signup and login bodies: 400 problem+jso
       t.match(res.json(), { status: 400, code: 'VALIDATION_FAILED' }, `${what} in ${field}: code`);
     }
   }
-  t.same(await counts(ctx.databaseUrl), { users: 0, profiles: 0, events: 0 }, 'nothing written');
+  t.same(await counts(env), { users: 0, profiles: 0, events: 0 }, 'nothing written');
 
-  const astral = await app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: signupBody({ displayName: 'Zoë 😀 👩‍👩‍👧‍👦', password: 'Correct horse 9 🐎' }),
-  });
+  const astral = await postSignup(
+    app,
+    signupBody({ displayName: 'Zoë 😀 👩‍👩‍👧‍👦', password: 'Correct horse 9 🐎' }),
+  );
   t.equal(astral.statusCode, 201, 'emoji and accents sign up');
 });
 
 void t.test('CORS_ORIGINS: a configured origin is granted, another is not', async (t) => {
-  const ctx = await testConfig(t, {
-    SIGNUP_RELAY_ENABLED: 'false',
-    CORS_ORIGINS: 'https://app.example',
+  const { app } = await build(t, {
+    vars: { SIGNUP_RELAY_ENABLED: 'false', CORS_ORIGINS: 'https://app.example' },
   });
-  const app = await build(t, ctx.config);
   const preflight = (origin: string) =>
     app.inject({
       method: 'OPTIONS',
@@ -65,13 +61,12 @@ void t.test('CORS_ORIGINS: a configured origin is granted, another is not', asyn
 });
 
 void t.test('every signup attempt spends the IP budget, invalid ones too', async (t) => {
-  const ctx = await testConfig(t, { SIGNUP_RELAY_ENABLED: 'false', SIGNUP_RATE_SIGNUP_MAX: '2' });
-  const app = await build(t, ctx.config);
-  const post = (payload: Record<string, unknown>) =>
-    app.inject({ method: 'POST', url: '/v1/signup', payload });
-  t.equal((await post(signupBody({ displayName: 'a\u0000b' }))).statusCode, 400);
-  t.equal((await post(signupBody())).statusCode, 201);
-  const third = await post(signupBody());
+  const { app } = await build(t, {
+    vars: { SIGNUP_RELAY_ENABLED: 'false', SIGNUP_RATE_SIGNUP_MAX: '2' },
+  });
+  t.equal((await postSignup(app, signupBody({ displayName: 'a\u0000b' }))).statusCode, 400);
+  t.equal((await postSignup(app, signupBody())).statusCode, 201);
+  const third = await postSignup(app, signupBody());
   t.equal(third.statusCode, 429, 'the refused body counted');
   t.match(third.json(), { code: 'RATE_LIMITED' });
 });

@@ -1,13 +1,21 @@
-// Builds signup-service for one test against real Postgres, Redis and NATS, each isolated (own
-// database, key prefix, NATS namespace with its streams provisioned), and closes it in teardown.
-import { generateKeyPairSync, createPublicKey, verify } from 'node:crypto';
+// Test harness of signup-service: `testEnv` isolates real Postgres, Redis and NATS for a test (own
+// database, key prefix, NATS namespace with its streams provisioned) and `build` makes an app
+// instance on it (several replicas may share one env), closed in teardown.
+import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { once } from 'node:events';
 import { topology } from '@app/contracts';
-import { isolatedDatabase, isolatedNats, isolatedRedis, type TestLike } from '@app/testing';
+import { createPrisma, type PrismaClient } from '@app/db';
+import type { App } from '@app/platform';
+import {
+  isolatedDatabase,
+  isolatedNats,
+  isolatedRedis,
+  type IsolatedNats,
+  type IsolatedRedis,
+  type TestLike,
+} from '@app/testing';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import pg from 'pg';
-import { buildApp, type BuildDeps } from '../src/app.js';
-import { loadConfig, type SignupConfig } from '../src/config.js';
+import { buildApp, loadConfig, type Config, type Deps } from '../src/index.js';
 
 export const keys = (() => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -17,75 +25,86 @@ export const keys = (() => {
   };
 })();
 
+/** The streams of a namespace, as @app/contracts declares them. */
 export async function provisionStreams(jsm: JetStreamManager, namespace: string): Promise<void> {
   for (const s of topology({ namespace }).streams) await jsm.streams.add(s);
 }
 
-export interface TestContext {
-  config: SignupConfig;
+export interface TestEnv {
+  /** The environment every instance built on this env gets (build's `vars` go over it). */
+  vars: Record<string, string>;
   databaseUrl: string;
   namespace: string;
-  nats: Awaited<ReturnType<typeof isolatedNats>>;
+  nats: IsolatedNats;
+  redis: IsolatedRedis;
+  /** A client of the test's database, to look at what the service wrote. */
+  prisma: PrismaClient;
 }
 
-export async function testConfig(t: TestLike, overrides: Record<string, string> = {}) {
+export interface Built {
+  app: App;
+  config: Config;
+  env: TestEnv;
+}
+
+export async function testEnv(t: TestLike, vars: Record<string, string> = {}): Promise<TestEnv> {
   const [db, redis, nats] = await Promise.all([
     isolatedDatabase(t),
     isolatedRedis(t),
     isolatedNats(t),
   ]);
   await provisionStreams(nats.jsm, nats.namespace);
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    NATS_URL: nats.url,
-    NATS_NAMESPACE: nats.namespace,
-    SIGNUP_REDIS_PREFIX: redis.prefix,
-    JWT_PRIVATE_KEY: keys.privateKey,
-    JWT_PUBLIC_KEY: keys.publicKey,
-    LOG_LEVEL: 'silent',
-    SIGNUP_SCRYPT_LOG_N: '12',
-    SIGNUP_RATE_SIGNUP_MAX: '100000',
-    SIGNUP_RATE_LOGIN_IP_MAX: '100000',
-    SIGNUP_RATE_LOGIN_EMAIL_MAX: '100000',
-    SIGNUP_RELAY_POLL_MS: '60000',
-    ...overrides,
-  });
-  return { config, databaseUrl: db.url, namespace: nats.namespace, nats, redis };
+  const prisma = createPrisma(db.url, { max: 2 });
+  t.teardown(() => prisma.$disconnect());
+  return {
+    vars: {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      NATS_URL: nats.url,
+      NATS_NAMESPACE: nats.namespace,
+      SIGNUP_REDIS_PREFIX: redis.prefix,
+      JWT_PRIVATE_KEY: keys.privateKey,
+      JWT_PUBLIC_KEY: keys.publicKey,
+      LOG_LEVEL: 'silent',
+      SIGNUP_SCRYPT_LOG_N: '12',
+      SIGNUP_RATE_SIGNUP_MAX: '100000',
+      SIGNUP_RATE_LOGIN_IP_MAX: '100000',
+      SIGNUP_RATE_LOGIN_EMAIL_MAX: '100000',
+      SIGNUP_RELAY_POLL_MS: '60000',
+      ...vars,
+    },
+    databaseUrl: db.url,
+    namespace: nats.namespace,
+    nats,
+    redis,
+    prisma,
+  };
 }
 
-/** The app for one test: built, ready, with Redis connected, closed in teardown. */
-export async function build(t: TestLike, config: SignupConfig, deps: BuildDeps = {}) {
-  const app = await buildApp(config, deps);
+/** One app instance: built, ready, with Redis connected (and the relay running), closed in teardown. */
+export async function build(
+  t: TestLike,
+  overrides: { env?: TestEnv; vars?: Record<string, string>; deps?: Deps } = {},
+): Promise<Built> {
+  const env = overrides.env ?? (await testEnv(t));
+  const config = loadConfig({ ...env.vars, ...overrides.vars });
+  const app = await buildApp(config, overrides.deps);
   t.teardown(() => app.close());
   await app.ready();
   // The limiter lets requests through while Redis connects: wait so limits count from the start.
   if (app.redis.status !== 'ready') await once(app.redis, 'ready');
   if (config.SIGNUP_RELAY_ENABLED) await app.outboxRelay.started();
-  return app;
+  return { app, config, env };
 }
 
-export async function sql<T extends pg.QueryResultRow>(
-  databaseUrl: string,
-  text: string,
-  values: unknown[] = [],
-) {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-export async function counts(databaseUrl: string) {
-  const rows = await sql<{ users: number; profiles: number; events: number }>(
-    databaseUrl,
-    `SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM profiles) AS profiles,
-            (SELECT count(*)::int FROM outbox_events) AS events`,
-  );
-  return rows[0]!;
+/** Rows the signup transaction writes, to prove a request wrote all of them or none. */
+export async function counts(env: TestEnv) {
+  const [users, profiles, events] = await Promise.all([
+    env.prisma.user.count(),
+    env.prisma.profile.count(),
+    env.prisma.outboxEvent.count(),
+  ]);
+  return { users, profiles, events };
 }
 
 let n = 0;
@@ -97,6 +116,15 @@ export function signupBody(overrides: Record<string, unknown> = {}) {
     displayName: `User ${n}`,
     ...overrides,
   };
+}
+
+/** POST /v1/signup with a JSON body (and optional headers). */
+export function postSignup(
+  app: App,
+  payload: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) {
+  return app.inject({ method: 'POST', url: '/v1/signup', payload, headers });
 }
 
 /** Verifies an EdDSA JWT with nothing but the public key (as profile-service would) and returns its claims. */

@@ -1,21 +1,23 @@
 // Idempotency-Key on POST /v1/signup, as Stripe defines it.
 import t from 'tap';
-import { build, counts, keys, signupBody, sql, testConfig, verifyWithPublicKey } from './helper.js';
+import {
+  claimKey,
+  fingerprintSecret,
+  requestFingerprint,
+  SIGNUP_SCOPE,
+} from '../src/lib/idempotency.js';
+import { build, counts, keys, postSignup, signupBody, verifyWithPublicKey } from './helper.js';
+
+const noRelay = { vars: { SIGNUP_RELAY_ENABLED: 'false' } };
 
 void t.test(
   'same key and body: the stored answer with a fresh token, nothing created twice',
   async (t) => {
-    const ctx = await testConfig(t, { SIGNUP_RELAY_ENABLED: 'false' });
-    const app = await build(t, ctx.config);
+    const { app, env } = await build(t, noRelay);
     const body = signupBody();
     const headers = { 'idempotency-key': 'key-1' };
-    const first = await app.inject({ method: 'POST', url: '/v1/signup', payload: body, headers });
-    const again = await app.inject({
-      method: 'POST',
-      url: '/v1/signup',
-      payload: { ...body },
-      headers,
-    });
+    const first = await postSignup(app, body, headers);
+    const again = await postSignup(app, { ...body }, headers);
     t.equal(first.statusCode, 201);
     t.equal(again.statusCode, 201);
     t.equal(again.json().userId, first.json().userId, 'same user');
@@ -25,82 +27,45 @@ void t.test(
       first.json().userId,
       'a valid token re-issued',
     );
-    t.same(await counts(ctx.databaseUrl), { users: 1, profiles: 1, events: 1 });
-    const [stored] = await sql<{ body: string; status: number }>(
-      ctx.databaseUrl,
-      `SELECT response_body::text AS body, response_status AS status FROM idempotency_keys WHERE key = 'key-1'`,
-    );
-    t.equal(stored?.status, 201);
-    t.notMatch(stored?.body, /accessToken|eyJ/, 'no token stored');
-    const [ttl] = await sql<{ hours: number }>(
-      ctx.databaseUrl,
-      `SELECT extract(epoch FROM expires_at - created_at) / 3600 AS hours FROM idempotency_keys`,
-    );
-    t.ok(Number(ttl?.hours) >= 24, 'kept for at least 24 h');
+    t.same(await counts(env), { users: 1, profiles: 1, events: 1 });
+    const stored = await env.prisma.idempotencyKey.findFirstOrThrow({ where: { key: 'key-1' } });
+    t.equal(stored.responseStatus, 201);
+    t.notMatch(JSON.stringify(stored.responseBody), /accessToken|eyJ/, 'no token stored');
+    const hours = (stored.expiresAt.getTime() - stored.createdAt.getTime()) / 3_600_000;
+    t.ok(hours >= 24, 'kept for at least 24 h');
   },
 );
 
 void t.test('same key, different body: 422, nothing created', async (t) => {
-  const ctx = await testConfig(t, { SIGNUP_RELAY_ENABLED: 'false' });
-  const app = await build(t, ctx.config);
+  const { app, env } = await build(t, noRelay);
   const headers = { 'idempotency-key': 'key-2' };
-  const first = await app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: signupBody(),
-    headers,
-  });
-  t.equal(first.statusCode, 201);
-  const other = await app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: signupBody(),
-    headers,
-  });
+  t.equal((await postSignup(app, signupBody(), headers)).statusCode, 201);
+  const other = await postSignup(app, signupBody(), headers);
   t.equal(other.statusCode, 422);
   t.equal(other.json().code, 'IDEMPOTENCY_KEY_REUSED');
   t.match(other.headers['content-type'], /problem\+json/);
-  t.same(await counts(ctx.databaseUrl), { users: 1, profiles: 1, events: 1 });
+  t.same(await counts(env), { users: 1, profiles: 1, events: 1 });
 });
 
 void t.test('a retry while the first request is still in flight: 409', async (t) => {
-  const ctx = await testConfig(t, { SIGNUP_RELAY_ENABLED: 'false' });
-  const app = await build(t, ctx.config);
+  const { app, env, config } = await build(t, noRelay);
   const body = signupBody();
   // The state a first request leaves while it runs: the key claimed, no answer yet.
-  const { requestFingerprint, SIGNUP_SCOPE, claimKey } = await import('../src/lib/idempotency.js');
-  const { createHash } = await import('node:crypto');
-  const secret = createHash('sha256')
-    .update('idempotency-fingerprint\n')
-    .update(ctx.config.JWT_PRIVATE_KEY)
-    .digest();
-  t.equal(
-    (await claimKey(app.pg, SIGNUP_SCOPE, 'key-3', requestFingerprint(secret, body), 24)).kind,
-    'claimed',
-  );
-  const res = await app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: body,
-    headers: { 'idempotency-key': 'key-3' },
-  });
+  const fingerprint = requestFingerprint(fingerprintSecret(config.JWT_PRIVATE_KEY), body);
+  t.equal((await claimKey(app.pg, SIGNUP_SCOPE, 'key-3', fingerprint, 24)).kind, 'claimed');
+  const res = await postSignup(app, body, { 'idempotency-key': 'key-3' });
   t.equal(res.statusCode, 409);
   t.equal(res.json().code, 'IDEMPOTENCY_REQUEST_IN_PROGRESS');
-  t.same(await counts(ctx.databaseUrl), { users: 0, profiles: 0, events: 0 });
+  t.same(await counts(env), { users: 0, profiles: 0, events: 0 });
 });
 
 void t.test('a duplicate-email answer is stored too and replayed', async (t) => {
-  const ctx = await testConfig(t, { SIGNUP_RELAY_ENABLED: 'false' });
-  const app = await build(t, ctx.config);
-  await app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: signupBody({ email: 'dup@example.com' }),
-  });
+  const { app } = await build(t, noRelay);
+  await postSignup(app, signupBody({ email: 'dup@example.com' }));
   const body = signupBody({ email: 'dup@example.com' });
   const headers = { 'idempotency-key': 'key-4' };
-  const a = await app.inject({ method: 'POST', url: '/v1/signup', payload: body, headers });
-  const b = await app.inject({ method: 'POST', url: '/v1/signup', payload: body, headers });
+  const a = await postSignup(app, body, headers);
+  const b = await postSignup(app, body, headers);
   t.equal(a.statusCode, 409);
   t.equal(b.statusCode, 409);
   t.equal(b.json().code, 'EMAIL_TAKEN');
@@ -108,18 +73,10 @@ void t.test('a duplicate-email answer is stored too and replayed', async (t) => 
 });
 
 void t.test('50 concurrent requests with one key create exactly one user', async (t) => {
-  const ctx = await testConfig(t, { SIGNUP_RELAY_ENABLED: 'false' });
-  const app = await build(t, ctx.config);
+  const { app, env } = await build(t, noRelay);
   const body = signupBody();
   const responses = await Promise.all(
-    Array.from({ length: 50 }, () =>
-      app.inject({
-        method: 'POST',
-        url: '/v1/signup',
-        payload: body,
-        headers: { 'idempotency-key': 'key-50' },
-      }),
-    ),
+    Array.from({ length: 50 }, () => postSignup(app, body, { 'idempotency-key': 'key-50' })),
   );
   const statuses = responses.map((r) => r.statusCode);
   t.ok(
@@ -134,5 +91,5 @@ void t.test('50 concurrent requests with one key create exactly one user', async
       .filter((r) => r.statusCode === 409)
       .every((r) => r.json().code === 'IDEMPOTENCY_REQUEST_IN_PROGRESS'),
   );
-  t.same(await counts(ctx.databaseUrl), { users: 1, profiles: 1, events: 1 });
+  t.same(await counts(env), { users: 1, profiles: 1, events: 1 });
 });

@@ -1,12 +1,14 @@
-// The outbox inside the service, under faults: NATS stopped during 200 signups (a private
-// nats-server the test owns), and a relay that dies between publish and mark.
+// The outbox inside the service: its relay publishes only this service's rows, and under faults
+// (NATS stopped during 200 signups on a private nats-server, a relay that dies between publish
+// and mark) every event still arrives exactly once.
 import t from 'tap';
-import { isolatedDatabase, isolatedRedis, startNatsServer } from '@app/testing';
+import { startNatsServer } from '@app/testing';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { names } from '@app/contracts';
-import { loadConfig } from '../src/config.js';
-import { build, keys, provisionStreams, signupBody, sql, testConfig } from './helper.js';
+import { randomUUID } from 'node:crypto';
+import { makeEnvelope, names } from '@app/contracts';
+import { enqueuePrisma } from '@app/outbox';
+import { build, postSignup, provisionStreams, signupBody, testEnv } from './helper.js';
 
 async function readStream(url: string, stream: string, count: number, timeoutMs = 30_000) {
   const nc = await connect({ servers: url });
@@ -31,37 +33,20 @@ async function readStream(url: string, stream: string, count: number, timeoutMs 
 void t.test(
   'NATS down: 200 signups all answer 201, and all 200 events arrive exactly once when it returns',
   async (t) => {
-    const [db, redis] = await Promise.all([isolatedDatabase(t), isolatedRedis(t)]);
     const server = await startNatsServer();
     t.teardown(() => server.close());
     const setup = await connect({ servers: server.url });
     await provisionStreams(await jetstreamManager(setup), 'faults');
     await setup.close();
-    const config = loadConfig({
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      NATS_URL: server.url,
-      NATS_NAMESPACE: 'faults',
-      SIGNUP_REDIS_PREFIX: redis.prefix,
-      JWT_PRIVATE_KEY: keys.privateKey,
-      JWT_PUBLIC_KEY: keys.publicKey,
-      LOG_LEVEL: 'silent',
-      SIGNUP_SCRYPT_LOG_N: '11',
-      SIGNUP_RATE_SIGNUP_MAX: '100000',
-      SIGNUP_RELAY_POLL_MS: '60000',
-    });
-    const app = await build(t, config, {
-      relay: { publishTimeoutMs: 1000, backoff: { initialMs: 100, maxMs: 1000 } },
+    const { app, env } = await build(t, {
+      vars: { NATS_URL: server.url, NATS_NAMESPACE: 'faults', SIGNUP_SCRYPT_LOG_N: '11' },
+      deps: { relay: { publishTimeoutMs: 1000, backoff: { initialMs: 100, maxMs: 1000 } } },
     });
 
     await server.stop();
     const statuses: number[] = [];
     for (let batch = 0; batch < 10; batch++) {
-      const rs = await Promise.all(
-        Array.from({ length: 20 }, () =>
-          app.inject({ method: 'POST', url: '/v1/signup', payload: signupBody() }),
-        ),
-      );
+      const rs = await Promise.all(Array.from({ length: 20 }, () => postSignup(app, signupBody())));
       statuses.push(...rs.map((r) => r.statusCode));
     }
     t.equal(
@@ -79,7 +64,7 @@ void t.test(
     await server.start();
     const stream = names('faults').streams.users;
     const { ids, stored } = await readStream(server.url, stream, 200);
-    const eventIds = (await sql<{ id: string }>(db.url, 'SELECT id FROM outbox_events')).map(
+    const eventIds = (await env.prisma.outboxEvent.findMany({ select: { id: true } })).map(
       (r) => r.id,
     );
     t.same(new Set(ids), new Set(eventIds), 'every event arrived');
@@ -91,36 +76,32 @@ void t.test(
 void t.test(
   'a relay that dies between publish and mark: the next one republishes, the stream keeps each event once',
   async (t) => {
-    const ctx = await testConfig(t);
+    const env = await testEnv(t);
     // The first instance's relay fails right after every PubAck, before marking, as if it crashed there.
-    const crashing = await build(t, ctx.config, {
-      relay: {
-        afterPublish: () => {
-          throw new Error('simulated crash between publish and mark');
+    const { app: crashing } = await build(t, {
+      env,
+      deps: {
+        relay: {
+          afterPublish: () => {
+            throw new Error('simulated crash between publish and mark');
+          },
+          backoff: { initialMs: 50, maxMs: 200 },
         },
-        backoff: { initialMs: 50, maxMs: 200 },
       },
     });
     for (let i = 0; i < 5; i++) {
-      t.equal(
-        (await crashing.inject({ method: 'POST', url: '/v1/signup', payload: signupBody() }))
-          .statusCode,
-        201,
-      );
+      t.equal((await postSignup(crashing, signupBody())).statusCode, 201);
     }
-    const stream = names(ctx.namespace).streams.users;
+    const stream = names(env.namespace).streams.users;
     // Wait until the crashing relay has put the first event in the stream.
-    const first = await readStream(ctx.nats.url, stream, 1);
+    const first = await readStream(env.nats.url, stream, 1);
     t.equal(first.ids.length, 1);
     await crashing.close();
-    const [{ pending } = { pending: 0 }] = await sql<{ pending: number }>(
-      ctx.databaseUrl,
-      'SELECT count(*)::int AS pending FROM outbox_events WHERE published_at IS NULL',
-    );
+    const pending = await env.prisma.outboxEvent.count({ where: { publishedAt: null } });
     t.equal(pending, 5, 'nothing was marked published');
 
-    const healthy = await build(t, ctx.config);
-    const { ids, stored } = await readStream(ctx.nats.url, stream, 5);
+    const { app: healthy } = await build(t, { env });
+    const { ids, stored } = await readStream(env.nats.url, stream, 5);
     t.equal(new Set(ids).size, 5, 'all 5 events');
     t.equal(
       stored,
@@ -136,3 +117,36 @@ void t.test(
     );
   },
 );
+
+void t.test("the relay publishes signup-service's rows only, not another producer's", async (t) => {
+  const { app, env } = await build(t);
+  const ns = names(env.namespace);
+  // Written first, so a relay that drains every producer's rows (in seq order) would publish it first.
+  const foreign = makeEnvelope('user.profile_updated', 1, {
+    userId: randomUUID(),
+    profileVersion: 2,
+    changed: ['bio'],
+  });
+  await env.prisma.$transaction((tx) =>
+    enqueuePrisma(tx, {
+      producer: 'profile-service',
+      subject: ns.subjects.userProfileUpdated,
+      envelope: foreign,
+    }),
+  );
+  t.equal((await postSignup(app, signupBody())).statusCode, 201);
+  const own = await env.prisma.outboxEvent.findFirstOrThrow({
+    where: { type: 'user.signed_up' },
+    select: { id: true },
+  });
+  const first = await readStream(env.nats.url, ns.streams.users, 1);
+  t.same(first.ids, [own.id], "the first message is the signup's event");
+  await app.close();
+  const row = await env.prisma.outboxEvent.findUniqueOrThrow({ where: { id: foreign.id } });
+  t.equal(row.publishedAt, null, "the other producer's row is left for its own relay");
+  t.equal(
+    (await env.nats.jsm.streams.info(ns.streams.users)).state.messages,
+    1,
+    'the stream holds the signup event only',
+  );
+});

@@ -2,9 +2,10 @@
 // with a key claims it; a retry with the same body gets the stored answer; another body gets 422;
 // a retry while the first is still running gets 409. The key row is completed inside the same
 // transaction as the work it guards, so "user created" and "answer stored" cannot disagree.
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type pg from 'pg';
 
+/** The pool, or the client a signup transaction runs on (see plugins/pg.ts for why not Prisma). */
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
 export const SIGNUP_SCOPE = 'POST /v1/signup';
@@ -29,6 +30,14 @@ export function canonicalJson(value: unknown): string {
  */
 export function requestFingerprint(secret: string | Buffer, body: unknown): string {
   return createHmac('sha256', secret).update(canonicalJson(body)).digest('hex');
+}
+
+/**
+ * The HMAC key of request fingerprints, derived from the signing key so that every replica has the
+ * same one without another secret to distribute, and so that it is never stored beside the rows.
+ */
+export function fingerprintSecret(privateKeyPem: string): Buffer {
+  return createHash('sha256').update('idempotency-fingerprint\n').update(privateKeyPem).digest();
 }
 
 export type Claim =

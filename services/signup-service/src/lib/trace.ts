@@ -1,7 +1,7 @@
-// W3C trace context for a signup: the caller's `traceparent` when it sent a valid one, else a new
-// trace, so that every signup can be followed through the outbox, NATS and the consumers' logs.
+// The trace a signup belongs to: the caller's `traceparent` when contracts' check accepts it, else
+// a new trace, so that every signup can be followed through the outbox, NATS and the consumers.
 import { randomBytes } from 'node:crypto';
-import { isValidTraceparent } from '@app/outbox';
+import { isValidTraceparent } from '@app/contracts';
 
 export function traceparentFor(header: unknown): string {
   if (isValidTraceparent(header)) return header;

@@ -1,7 +1,11 @@
-// The signup transaction (user + profile + outbox event, and the idempotency answer when there is
-// one) and the login lookup. SQL through `pg` because the transaction spans the outbox library too.
+// The signup transaction (user, profile, outbox event and, when the request has one, the
+// idempotency answer, committed together) as parameterised SQL on the `pg` pool, the hot path
+// (plugins/pg.ts says why not Prisma there), and the login lookup through Prisma Client.
+import { randomUUID } from 'node:crypto';
 import { makeEnvelope, type UserSignedUpV1 } from '@app/contracts';
+import type { PrismaClient } from '@app/db';
 import { enqueue } from '@app/outbox';
+import { isUniqueViolation } from '@app/platform';
 import type pg from 'pg';
 import { completeKey } from './idempotency.js';
 
@@ -12,6 +16,8 @@ export interface NewUser {
 }
 
 export interface SignupContext {
+  /** The service that writes the event: only its own relay publishes it. */
+  producer: string;
   subject: string;
   traceparent: string;
   /** When the request carries an Idempotency-Key: stored in the same transaction. */
@@ -21,8 +27,6 @@ export interface SignupContext {
 export type SignupResult =
   { ok: true; userId: string; eventId: string } | { ok: false; reason: 'EMAIL_TAKEN' };
 
-const UNIQUE_VIOLATION = '23505';
-
 export async function createUser(
   pool: pg.Pool,
   user: NewUser,
@@ -31,10 +35,11 @@ export async function createUser(
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const userId = crypto.randomUUID();
+    const userId = randomUUID();
+    // citext: an email differing only in case conflicts too.
     const inserted = await client.query(
       `INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)
-       ON CONFLICT (email) DO NOTHING RETURNING id`,
+       ON CONFLICT (email) DO NOTHING`,
       [userId, user.email, user.passwordHash],
     );
     if (inserted.rowCount !== 1) {
@@ -50,38 +55,32 @@ export async function createUser(
       email: user.email,
       displayName: user.displayName,
     });
-    await enqueue(client, { subject: ctx.subject, envelope, traceparent: ctx.traceparent });
+    await enqueue(client, {
+      producer: ctx.producer,
+      subject: ctx.subject,
+      envelope,
+      traceparent: ctx.traceparent,
+    });
     if (ctx.idempotency) {
-      await completeKey(
-        client,
-        ctx.idempotency.scope,
-        ctx.idempotency.key,
-        201,
-        { userId },
-        userId,
-      );
+      const { scope, key } = ctx.idempotency;
+      await completeKey(client, scope, key, 201, { userId }, userId);
     }
     await client.query('COMMIT');
     return { ok: true, userId, eventId: envelope.id };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     // Two concurrent signups for one email: the loser waits on the winner's row, then conflicts.
-    if ((err as { code?: string }).code === UNIQUE_VIOLATION)
-      return { ok: false, reason: 'EMAIL_TAKEN' };
+    if (isUniqueViolation(err, 'users_email_key')) return { ok: false, reason: 'EMAIL_TAKEN' };
     throw err;
   } finally {
     client.release();
   }
 }
 
+/** The login lookup; citext matches the email whatever its case. */
 export async function findCredentials(
-  pool: pg.Pool,
+  prisma: PrismaClient,
   email: string,
-): Promise<{ id: string; passwordHash: string } | undefined> {
-  const { rows } = await pool.query<{ id: string; password_hash: string }>(
-    'SELECT id, password_hash FROM users WHERE email = $1',
-    [email],
-  );
-  const row = rows[0];
-  return row ? { id: row.id, passwordHash: row.password_hash } : undefined;
+): Promise<{ id: string; passwordHash: string } | null> {
+  return prisma.user.findUnique({ where: { email }, select: { id: true, passwordHash: true } });
 }

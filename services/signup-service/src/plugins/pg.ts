@@ -1,5 +1,7 @@
-// The Postgres pool as `app.pg`. Raw `pg` rather than Prisma here: the signup transaction spans
-// the outbox library and the idempotency rows, and is clearest as plain SQL on one client.
+// The Postgres pool of the signup hot path as `app.pg`: the signup transaction and the
+// idempotency-key statements run as parameterised SQL on it, because through Prisma the same path
+// cost far more than the 10% the project allows (README, Performance). Everything else uses
+// platform's `app.prisma`.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import pg from 'pg';

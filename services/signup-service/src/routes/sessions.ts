@@ -1,7 +1,7 @@
 // POST /v1/sessions: log in. An unknown email costs the same scrypt work as a wrong password and
 // gets the same answer, so neither the body nor the timing tells whether an account exists.
 import type { App } from '@app/platform';
-import { invalidCredentials } from '../errors.js';
+import { errors } from '../errors.js';
 import { hashPassword, verifyPassword } from '../lib/password.js';
 import { findCredentials } from '../lib/users.js';
 import { LoginBody, LoginResponse, ProblemRef } from '../schemas/http.js';
@@ -26,9 +26,9 @@ export async function sessionRoutes(app: App, options: SessionRouteOptions): Pro
     async (request, reply) => {
       const { email, password } = request.body;
       await app.limits.login(request, reply, email);
-      const user = await findCredentials(app.pg, email);
+      const user = await findCredentials(app.prisma, email);
       const ok = await verifyPassword(password, user?.passwordHash ?? dummyHash);
-      if (!user || !ok) throw invalidCredentials();
+      if (!user || !ok) throw errors.invalidCredentials();
       return { accessToken: await app.tokens.issue(user.id) };
     },
   );

@@ -1,9 +1,9 @@
 // POST /v1/signup: creates a user, their profile and the user.signed_up event in one transaction,
-// honouring an Idempotency-Key. The handler orchestrates; SQL lives in lib/.
+// honouring an Idempotency-Key. The handler orchestrates; data access lives in lib/.
 import { names } from '@app/contracts';
-import { sendProblem, toProblem, httpError, type App } from '@app/platform';
+import { sendProblem, toProblem, type App } from '@app/platform';
 import type { FastifyReply } from 'fastify';
-import { EMAIL_TAKEN, idempotencyInProgress, idempotencyKeyReused } from '../errors.js';
+import { errors } from '../errors.js';
 import {
   claimKey,
   completeKey,
@@ -17,6 +17,8 @@ import { createUser } from '../lib/users.js';
 import { ProblemRef, SignupBody, SignupHeaders, SignupResponse } from '../schemas/http.js';
 
 export interface SignupRouteOptions {
+  /** Names the problems' `type` and the events' producer. */
+  serviceName: string;
   namespace: string;
   scryptLogN: number;
   idempotencyTtlHours: number;
@@ -81,8 +83,8 @@ export async function signupRoutes(app: App, options: SignupRouteOptions): Promi
           fingerprint,
           options.idempotencyTtlHours,
         );
-        if (claim.kind === 'mismatch') throw idempotencyKeyReused();
-        if (claim.kind === 'in_flight') throw idempotencyInProgress();
+        if (claim.kind === 'mismatch') throw errors.idempotencyKeyReused();
+        if (claim.kind === 'in_flight') throw errors.idempotencyInProgress();
         if (claim.kind === 'completed')
           return replay(reply, claim.status, claim.body, claim.resourceId);
       }
@@ -94,17 +96,14 @@ export async function signupRoutes(app: App, options: SignupRouteOptions): Promi
           app.pg,
           { email, passwordHash, displayName },
           {
+            producer: options.serviceName,
             subject,
             traceparent,
             ...(key === undefined ? {} : { idempotency: { scope: SIGNUP_SCOPE, key } }),
           },
         );
         if (!result.ok) {
-          const problem = toProblem(
-            'signup-service',
-            httpError(EMAIL_TAKEN.status, EMAIL_TAKEN.code, EMAIL_TAKEN.title),
-            request,
-          );
+          const problem = toProblem(options.serviceName, errors.emailTaken(), request);
           // A 409 is an answer too: a retry with the same key and body gets it again.
           if (key !== undefined) await completeKey(app.pg, SIGNUP_SCOPE, key, 409, problem, null);
           request.log.info({ code: problem.code }, 'signup rejected');
