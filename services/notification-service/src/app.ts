@@ -1,7 +1,7 @@
 // notification-service's app factory: the platform base app (health, metrics, problem+json), the
-// NATS and Postgres plugins, the notifier (consumer, dead-letter worker), then the admin routes.
-// Readiness: NATS and Postgres, the two things the service cannot work without (Redis only
-// counts the admin routes' rate limits).
+// NATS and Postgres plugins, the notifier (consumer, dead-letter worker, redrive jobs), then the
+// admin routes. Readiness: NATS, Postgres and the consumers being provisioned, what the service
+// cannot work without (Redis only counts the admin routes' rate limits).
 import type { LoggerOptions } from 'pino';
 import {
   corsOrigins,
@@ -20,7 +20,7 @@ import { deadletterRoutes } from './routes/admin/deadletters.js';
 
 export const SERVICE_NAME = 'notification-service';
 
-export interface AppDeps {
+export interface Deps {
   /** false silences logs (tests); default: pino at LOG_LEVEL. */
   logger?: boolean | LoggerOptions;
   logStream?: NodeJS.WritableStream;
@@ -28,7 +28,7 @@ export interface AppDeps {
   workerId?: string;
 }
 
-export function buildApp(config: Config, deps: AppDeps = {}): App {
+export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
   const app = createApp({
     name: SERVICE_NAME,
     logger: deps.logger ?? { ...loggerOptions({ name: SERVICE_NAME }), level: config.LOG_LEVEL },
@@ -39,38 +39,44 @@ export function buildApp(config: Config, deps: AppDeps = {}): App {
     },
     cors: { origins: corsOrigins(config.CORS_ORIGINS) },
   });
-  void app.register(natsPlugin, { servers: natsServers(config.NATS_URL), name: SERVICE_NAME });
-  void app.register(prismaPlugin, {
-    databaseUrl: config.DATABASE_URL,
-    poolMax: Math.min(config.NOTIFY_CONCURRENCY + 4, 20),
-  });
-  void app.register(notifierPlugin, {
-    config,
-    ...(deps.workerId ? { workerId: deps.workerId } : {}),
-  });
-  // Not a readiness check: without Redis the admin routes only lose their rate limits.
-  void app.register(redisPlugin, {
-    url: config.REDIS_URL,
-    keyPrefix: config.NOTIFY_REDIS_PREFIX,
-    required: false,
-    connectionName: SERVICE_NAME,
-  });
-  void app.register(rateLimiterPlugin);
-  void app.register(deadletterRoutes, {
-    adminToken: config.ADMIN_TOKEN,
-    defaultRate: config.NOTIFY_REDRIVE_RATE,
-    limits: {
-      perIp: {
-        name: 'admin-ip',
-        max: config.NOTIFY_RATE_ADMIN_MAX,
-        windowMs: config.NOTIFY_RATE_WINDOW_MS,
+  try {
+    await app.register(natsPlugin, { servers: natsServers(config.NATS_URL), name: SERVICE_NAME });
+    await app.register(prismaPlugin, {
+      databaseUrl: config.DATABASE_URL,
+      poolMax: Math.min(config.NOTIFY_CONCURRENCY + 4, 20),
+    });
+    await app.register(notifierPlugin, {
+      config,
+      ...(deps.workerId ? { workerId: deps.workerId } : {}),
+    });
+    // Not a readiness check: without Redis the admin routes only lose their rate limits.
+    await app.register(redisPlugin, {
+      url: config.REDIS_URL,
+      keyPrefix: config.NOTIFY_REDIS_PREFIX,
+      required: false,
+      connectionName: SERVICE_NAME,
+    });
+    await app.register(rateLimiterPlugin);
+    await app.register(deadletterRoutes, {
+      adminToken: config.ADMIN_TOKEN,
+      defaultRate: config.NOTIFY_REDRIVE_RATE,
+      limits: {
+        perIp: {
+          name: 'admin-ip',
+          max: config.NOTIFY_RATE_ADMIN_MAX,
+          windowMs: config.NOTIFY_RATE_WINDOW_MS,
+        },
+        failures: {
+          name: 'admin-fail',
+          max: config.NOTIFY_RATE_ADMIN_FAILURES_MAX,
+          windowMs: config.NOTIFY_RATE_WINDOW_MS,
+        },
       },
-      failures: {
-        name: 'admin-fail',
-        max: config.NOTIFY_RATE_ADMIN_FAILURES_MAX,
-        windowMs: config.NOTIFY_RATE_WINDOW_MS,
-      },
-    },
-  });
+    });
+  } catch (err) {
+    // A dependency that fails start-up must not leave the others' connections open.
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return app;
 }

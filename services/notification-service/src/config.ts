@@ -1,19 +1,19 @@
 // Configuration of notification-service: the shared variables plus the NOTIFY_* knobs of the
-// welcome-email consumer and the mail transport. The only module that reads the environment.
+// welcome-email consumer, the mail transport and redrive. Reads only the env it is given.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import { CommonEnv, IntEnv, PortEnv, loadConfig as load } from '@app/platform';
-import { WELCOME_EMAIL_DEFAULTS } from '@app/contracts';
+import { TopologyEnv, WELCOME_EMAIL_DEFAULTS } from '@app/contracts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
 export const ConfigSchema = Type.Object({
   ...CommonEnv,
   PORT: PortEnv(3003),
-  NOTIFY_MAX_ACK_PENDING: IntEnv(WELCOME_EMAIL_DEFAULTS.maxAckPending, 1, 100_000),
-  NOTIFY_MAX_DELIVER: IntEnv(WELCOME_EMAIL_DEFAULTS.maxDeliver, 1, 1000),
-  NOTIFY_ACK_WAIT_MS: IntEnv(WELCOME_EMAIL_DEFAULTS.ackWaitMs, 1000, 3_600_000),
+  // The welcome-email consumer's knobs, declared with the topology: the provision Job creates the
+  // consumer from them, and this service bounds its pulls and heartbeats by the same values.
+  ...TopologyEnv,
   NOTIFY_CONCURRENCY: IntEnv(16, 1, 10_000),
   NOTIFY_BACKOFF_BASE_MS: IntEnv(1000, 1, 3_600_000),
   NOTIFY_BACKOFF_MAX_MS: IntEnv(60_000, 1, 86_400_000),
@@ -24,6 +24,10 @@ export const ConfigSchema = Type.Object({
   NOTIFY_DEADLETTER_WORKER: IntEnv(1, 0, 1),
   NOTIFY_MAIL_DIR: Type.String({ minLength: 1, default: resolve(REPO_ROOT, '.local/mail') }),
   NOTIFY_REDRIVE_RATE: IntEnv(50, 1, 100_000),
+  /** A running redrive job whose process sent no heartbeat for this long is marked failed. */
+  NOTIFY_REDRIVE_STALE_MS: IntEnv(30_000, 1000, 86_400_000),
+  /** How long to wait before asking again for a consumer that is not provisioned yet. */
+  NOTIFY_CONSUMER_RETRY_MS: IntEnv(2000, 50, 600_000),
   SMTP_URL: Type.Optional(
     Type.String({ pattern: '^smtps?://', description: 'an smtp:// or smtps:// URL' }),
   ),
@@ -43,6 +47,6 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(env: Record<string, string | undefined>): Config {
   return load(ConfigSchema, env);
 }

@@ -3,15 +3,16 @@
 // budget, strings Postgres cannot store are a 400, and CORS grants only CORS_ORIGINS.
 import { once } from 'node:events';
 import t from 'tap';
-import { ADMIN_TOKEN, startApp, testEnvironment } from './helper.js';
+import { ADMIN_TOKEN, build, testEnv } from './helper.js';
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
 void t.test(
   'wrong admin tokens: 401 until the budget is spent, then 429 for that IP',
   async (t) => {
-    const env = await testEnvironment(t, { NOTIFY_RATE_ADMIN_FAILURES_MAX: '3' });
-    const app = await startApp(t, env);
+    const { app } = await build(t, {
+      env: await testEnv(t, { NOTIFY_RATE_ADMIN_FAILURES_MAX: '3' }),
+    });
     // The limiter lets requests through until Redis is connected: count from the first request.
     if (app.redis.status !== 'ready') await once(app.redis, 'ready');
     const list = (headers: Record<string, string>, remoteAddress = '10.0.0.1') =>
@@ -31,8 +32,7 @@ void t.test(
 );
 
 void t.test('admin requests per IP are capped', async (t) => {
-  const env = await testEnvironment(t, { NOTIFY_RATE_ADMIN_MAX: '2' });
-  const app = await startApp(t, env);
+  const { app } = await build(t, { env: await testEnv(t, { NOTIFY_RATE_ADMIN_MAX: '2' }) });
   if (app.redis.status !== 'ready') await once(app.redis, 'ready');
   const statuses = [];
   for (let i = 0; i < 3; i++) {
@@ -47,8 +47,7 @@ void t.test('admin requests per IP are capped', async (t) => {
 });
 
 void t.test('NUL and lone surrogates in admin strings: 400 problem+json', async (t) => {
-  const env = await testEnvironment(t);
-  const app = await startApp(t, env);
+  const { app } = await build(t);
   for (const bad of ['a\u0000b', 'a\ud800b']) {
     const redrive = await app.inject({
       method: 'POST',
@@ -70,8 +69,9 @@ void t.test('NUL and lone surrogates in admin strings: 400 problem+json', async 
 });
 
 void t.test('CORS_ORIGINS: a configured origin is granted, another is not', async (t) => {
-  const env = await testEnvironment(t, { CORS_ORIGINS: 'https://ops.example' });
-  const app = await startApp(t, env);
+  const { app } = await build(t, {
+    env: await testEnv(t, { CORS_ORIGINS: 'https://ops.example' }),
+  });
   const preflight = (origin: string) =>
     app.inject({
       method: 'OPTIONS',

@@ -6,25 +6,26 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import { DeadLetterWorker, parseAdvisory } from '../src/lib/deadletter.js';
 import {
+  build,
+  deadLetters,
   publishSignups,
   readStream,
-  startApp,
   streamCount,
-  testEnvironment,
+  testEnv,
   waitUntil,
 } from './helper.js';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 void t.test('dead letters from advisories captured while the worker was down', async (t) => {
-  const env = await testEnvironment(t, {
+  const env = await testEnv(t, {
     NOTIFY_MAX_DELIVER: '2',
     NOTIFY_BACKOFF_BASE_MS: '50',
     NOTIFY_BACKOFF_MAX_MS: '100',
     NOTIFY_DEADLETTER_WORKER: '0',
   });
   env.sink.failNext(12, 451, 'Greylisted, try later');
-  const app = await startApp(t, env);
+  const { app } = await build(t, { env });
   t.equal(app.notifier.deadLetterWorker, undefined, 'the worker is not running');
   const signups = await publishSignups(env.nats.js, env.names, 6);
   const { jsm, js } = env.nats;
@@ -52,6 +53,7 @@ void t.test('dead letters from advisories captured while the worker was down', a
   await jsm.streams.deleteMessage(n.streams.users, gone);
 
   const worker = new DeadLetterWorker({
+    nc: env.nats.nc,
     js,
     jsm,
     names: n,
@@ -59,13 +61,10 @@ void t.test('dead letters from advisories captured while the worker was down', a
     metrics: app.notifier.metrics,
     log: app.log,
   });
-  await worker.start();
+  worker.start();
   t.teardown(() => worker.stop());
 
-  const dead = await waitUntil('6 dead letters', async () => {
-    const all = await readStream(jsm, n.streams.deadletter);
-    return all.length >= 6 ? all : undefined;
-  });
+  const dead = await deadLetters(env, 6);
   t.equal(dead.length, 6);
   const present = dead.filter((d) => Number(d.header.get('Dlq-Original-Seq')) !== gone);
   t.equal(present.length, 5);

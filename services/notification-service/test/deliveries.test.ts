@@ -3,15 +3,20 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { createPrisma } from '@app/db';
-import { isolatedDatabase } from '@app/testing';
+import { isolatedDatabase, type TestLike } from '@app/testing';
+import { WELCOME_KIND as KIND } from '../src/lib/welcome.js';
 import { Deliveries } from '../src/lib/deliveries.js';
 
-const KIND = 'welcome_email';
+/** A database of its own and a client on it, closed in teardown. */
+async function database(t: TestLike, max = 2) {
+  const db = await isolatedDatabase(t);
+  const prisma = createPrisma(db.url, { max });
+  t.teardown(() => prisma.$disconnect());
+  return prisma;
+}
 
 void t.test('claims and marks made together: each event gets its own outcome', async (t) => {
-  const db = await isolatedDatabase(t);
-  const prisma = createPrisma(db.url, { max: 4 });
-  t.teardown(() => prisma.$disconnect());
+  const prisma = await database(t, 4);
   const a = new Deliveries(prisma, { workerId: 'worker-a', claimTimeoutMs: 60_000 });
   const b = new Deliveries(prisma, { workerId: 'worker-b', claimTimeoutMs: 60_000 });
   const ids = Array.from({ length: 40 }, () => randomUUID());
@@ -37,7 +42,7 @@ void t.test('claims and marks made together: each event gets its own outcome', a
     [...half.map(() => 'already_sent'), ...ids.slice(20).map(() => 'busy')],
   );
   const row = await a.find(ids[0] as string, KIND);
-  t.match(row, { status: 'sent', smtp_message_id: `<${ids[0]}@example.com>`, attempts: 1 });
+  t.match(row, { status: 'sent', smtpMessageId: `<${ids[0]}@example.com>`, attempts: 1 });
 
   await a.markFailed(ids[30] as string, KIND, 'smtp_transient: 451');
   const retried = await b.claim((ids[30] as string).toUpperCase(), KIND, 'x@example.com');
@@ -45,10 +50,7 @@ void t.test('claims and marks made together: each event gets its own outcome', a
 });
 
 void t.test('the same event twice in one batch: claimed once, then busy', async (t) => {
-  const db = await isolatedDatabase(t);
-  const prisma = createPrisma(db.url, { max: 2 });
-  t.teardown(() => prisma.$disconnect());
-  const ledger = new Deliveries(prisma, { workerId: 'w', claimTimeoutMs: 60_000 });
+  const ledger = new Deliveries(await database(t), { workerId: 'w', claimTimeoutMs: 60_000 });
   const id = randomUUID();
   const [one, two] = await Promise.all([
     ledger.claim(id, KIND, 'a@example.com'),
@@ -59,10 +61,7 @@ void t.test('the same event twice in one batch: claimed once, then busy', async 
 });
 
 void t.test('a bad row fails only its own caller', async (t) => {
-  const db = await isolatedDatabase(t);
-  const prisma = createPrisma(db.url, { max: 2 });
-  t.teardown(() => prisma.$disconnect());
-  const ledger = new Deliveries(prisma, { workerId: 'w', claimTimeoutMs: 60_000 });
+  const ledger = new Deliveries(await database(t), { workerId: 'w', claimTimeoutMs: 60_000 });
   const good = randomUUID();
   const [bad, ok] = await Promise.allSettled([
     ledger.claim('not-a-uuid', KIND, 'a@example.com'),

@@ -2,23 +2,16 @@
 // address, none twice, each with a Message-ID derived from the event id and the traceparent.
 // Also readiness, the consumer metrics, and that the admin routes need the token.
 import t from 'tap';
-import { ADMIN_TOKEN, publishSignups, startApp, testEnvironment, waitUntil } from './helper.js';
+import { ADMIN_TOKEN, build, consumerIdle, publishSignups, testEnv } from './helper.js';
 import { welcomeMessageId } from '../src/lib/welcome.js';
 
 void t.test('500 events -> exactly 500 emails, right addresses, none twice', async (t) => {
-  const env = await testEnvironment(t);
-  const app = await startApp(t, env, { NOTIFY_CONCURRENCY: '16' });
+  const { app, env } = await build(t, { vars: { NOTIFY_CONCURRENCY: '16' } });
   const signups = await publishSignups(env.nats.js, env.names, 500);
 
   await env.sink.waitFor(500, 60_000);
   // Whatever still arrives late would be a duplicate: wait until the consumer has nothing pending.
-  await waitUntil('the consumer to be idle', async () => {
-    const info = await env.nats.jsm.consumers.info(
-      env.names.streams.users,
-      env.names.consumers.welcomeEmail,
-    );
-    return info.num_pending === 0 && info.num_ack_pending === 0;
-  });
+  await consumerIdle(env);
   t.equal(env.sink.messages.length, 500, 'exactly 500 emails');
 
   const byId = new Map(env.sink.messages.map((m) => [m.headers['message-id']?.trim(), m]));
@@ -47,8 +40,7 @@ void t.test('500 events -> exactly 500 emails, right addresses, none twice', asy
 });
 
 void t.test('admin routes refuse a missing or wrong token', async (t) => {
-  const env = await testEnvironment(t);
-  const app = await startApp(t, env);
+  const { app } = await build(t);
   const none = await app.inject({ url: '/admin/deadletters' });
   t.equal(none.statusCode, 401);
   t.equal(none.json().code, 'UNAUTHORIZED');
@@ -66,18 +58,12 @@ void t.test('admin routes refuse a missing or wrong token', async (t) => {
 });
 
 void t.test('a send slower than ack_wait is not redelivered: working() keeps it', async (t) => {
-  const env = await testEnvironment(t, { NOTIFY_ACK_WAIT_MS: '1000' });
+  const env = await testEnv(t, { NOTIFY_ACK_WAIT_MS: '1000' });
   env.sink.setDelay(2500);
-  const app = await startApp(t, env);
+  const { app } = await build(t, { env });
   await publishSignups(env.nats.js, env.names, 1);
   await env.sink.waitFor(1, 30_000);
-  await waitUntil('the ack', async () => {
-    const info = await env.nats.jsm.consumers.info(
-      env.names.streams.users,
-      env.names.consumers.welcomeEmail,
-    );
-    return info.num_ack_pending === 0 && info.num_pending === 0;
-  });
+  await consumerIdle(env);
   const metrics = (await app.inject({ url: '/metrics' })).body;
   t.match(metrics, /notify_events_redelivered_total\{[^}]*\} 0/, 'never redelivered');
   t.equal(env.sink.messages.length, 1);

@@ -1,16 +1,29 @@
 // Acceptance, retry taxonomy against a real SMTP server: 451 (transient) -> delivered later after
 // backoff; 550 (permanent) -> dead-lettered with its reason and not retried; an invalid payload ->
-// dead-lettered at once. The dead letters are read back from the DEADLETTER stream.
+// dead-lettered at once, also when the server says it is 2.10.0..2.10.3 (those ignore
+// `+TERM <reason>`, so the consumer must send a plain term). The dead letters are read back from the
+// DEADLETTER stream.
+import { createServer, connect, type Socket } from 'node:net';
+import { once } from 'node:events';
 import t from 'tap';
-import { readStream, publishSignups, startApp, testEnvironment, waitUntil } from './helper.js';
+import type { TestLike } from '@app/testing';
+import {
+  build,
+  deadLetters,
+  publishSignups,
+  readStream,
+  testEnv,
+  waitUntil,
+  type TestEnv,
+} from './helper.js';
 
 void t.test('SMTP 451 for the next 3 messages: they arrive later, after backoff', async (t) => {
-  const env = await testEnvironment(t, {
+  const env = await testEnv(t, {
     NOTIFY_BACKOFF_BASE_MS: '400',
     NOTIFY_BACKOFF_MAX_MS: '4000',
   });
   env.sink.failNext(3, 451);
-  const app = await startApp(t, env);
+  const { app } = await build(t, { env });
   const started = Date.now();
   const signups = await publishSignups(env.nats.js, env.names, 3);
 
@@ -48,15 +61,12 @@ void t.test('SMTP 451 for the next 3 messages: they arrive later, after backoff'
 });
 
 void t.test('SMTP 550: dead-lettered with the reason, not retried', async (t) => {
-  const env = await testEnvironment(t);
+  const env = await testEnv(t);
   env.sink.failNext(1, 550, 'Mailbox unavailable');
-  const app = await startApp(t, env);
+  const { app } = await build(t, { env });
   const [signup] = await publishSignups(env.nats.js, env.names, 1);
 
-  const [dead] = await waitUntil('a dead letter', async () => {
-    const all = await readStream(env.nats.jsm, env.names.streams.deadletter);
-    return all.length > 0 ? all : undefined;
-  });
+  const [dead] = await deadLetters(env, 1);
   t.equal(dead?.subject, env.names.subjects.deadletterWelcomeEmail);
   t.match(dead?.header.get('Dlq-Reason'), /^smtp_permanent: smtp 550 Mailbox unavailable/);
   t.equal(dead?.header.get('Dlq-Deliveries'), '1', 'delivered once: not retried');
@@ -85,15 +95,11 @@ void t.test('SMTP 550: dead-lettered with the reason, not retried', async (t) =>
 });
 
 void t.test('an invalid payload is dead-lettered at once', async (t) => {
-  const env = await testEnvironment(t);
-  await startApp(t, env);
+  const { env } = await build(t);
   const bad = [JSON.stringify({ id: 'nope', type: 'user.signed_up' }), 'not json {'];
   for (const body of bad) await env.nats.js.publish(env.names.subjects.userSignedUp, body);
 
-  const dead = await waitUntil('two dead letters', async () => {
-    const all = await readStream(env.nats.jsm, env.names.streams.deadletter);
-    return all.length >= 2 ? all : undefined;
-  });
+  const dead = await deadLetters(env, 2);
   const bySeq = dead.sort(
     (a, b) => Number(a.header.get('Dlq-Original-Seq')) - Number(b.header.get('Dlq-Original-Seq')),
   );
@@ -111,3 +117,58 @@ void t.test('an invalid payload is dead-lettered at once', async (t) => {
   );
   t.equal(await env.prisma.notificationDelivery.count(), 0, 'nothing was claimed');
 });
+
+/** A TCP proxy to the env's NATS that changes the version the server announces in its INFO. */
+async function natsAnnouncing(t: TestLike, env: TestEnv, version: string): Promise<string> {
+  const target = new URL(env.vars.NATS_URL!.split(',')[0]!);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect({ host: target.hostname, port: Number(target.port || 4222) });
+    sockets.add(client).add(upstream);
+    // The server speaks first, with one INFO line: rewrite it, pass everything else through.
+    let head: string | undefined = '';
+    const relay = (chunk: Buffer) => {
+      if (head === undefined) return void client.write(chunk);
+      head += chunk.toString('latin1');
+      const end = head.indexOf('\r\n');
+      if (end < 0) return;
+      const info = head.slice(0, end).replace(/"version":"[^"]*"/, `"version":"${version}"`);
+      client.write(Buffer.from(info + head.slice(end), 'latin1'));
+      head = undefined;
+    };
+    upstream.on('data', relay);
+    client.pipe(upstream);
+    for (const s of [client, upstream]) {
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as { port: number };
+  return `nats://127.0.0.1:${port}`;
+}
+
+void t.test(
+  'a server announcing 2.10.3 gets a plain term: the dead letter is immediate',
+  async (t) => {
+    const env = await testEnv(t);
+    const url = await natsAnnouncing(t, env, '2.10.3');
+    const { app } = await build(t, { env, vars: { NATS_URL: url } });
+    t.equal(app.nats.nc.info?.version, '2.10.3', 'the service reads the announced version');
+    await env.nats.js.publish(env.names.subjects.userSignedUp, 'not json {');
+
+    // `+TERM <reason>` would be ignored by this (older) server and the message redelivered.
+    const [dead] = await deadLetters(env, 1);
+    t.equal(dead?.header.get('Dlq-Advisory'), 'terminated');
+    t.equal(dead?.header.get('Dlq-Deliveries'), '1', 'terminated on its first delivery');
+    t.equal(dead?.header.get('Dlq-Reason'), 'invalid_payload: not JSON');
+  },
+);

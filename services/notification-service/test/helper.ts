@@ -1,7 +1,8 @@
-// Test harness of notification-service: an isolated database and NATS namespace per test, a real
-// SMTP sink, the app built with test config (never process.env), helpers that publish signup
+// Test harness of notification-service: an isolated database, Redis prefix and NATS namespace per
+// test (its topology provisioned as the provision Job would), a real SMTP sink, the app built
+// through `build(t, overrides)` with test config (never process.env), helpers that publish signup
 // events the way signup-service does, read the dead-letter stream, and run the service as a real
-// child process for crash and memory tests.
+// child process for crash and backpressure tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -10,7 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { makeEnvelope, names, type Names, type UserSignedUpV1 } from '@app/contracts';
+import {
+  makeEnvelope,
+  names,
+  topologyFromEnv,
+  type Names,
+  type UserSignedUpV1,
+} from '@app/contracts';
 import { createPrisma, type PrismaClient } from '@app/db';
 import {
   isolatedDatabase,
@@ -21,14 +28,14 @@ import {
   type SmtpSink,
   type TestLike,
 } from '@app/testing';
-import type { App } from '@app/platform';
-import { buildApp } from '../src/app.js';
+import { provision, type App } from '@app/platform';
+import { buildApp, type Deps } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
 
 export const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
-export interface Env {
+export interface TestEnv {
   databaseUrl: string;
   nats: IsolatedNats;
   names: Names;
@@ -36,13 +43,26 @@ export interface Env {
   prisma: PrismaClient;
   /** The env a service instance of this test gets (also given to child processes). */
   vars: Record<string, string>;
+  /** Whether the streams and consumers exist (the provision Job's work, done here by the helper). */
+  provisioned: boolean;
 }
 
-/** Isolated Postgres database + NATS namespace + SMTP sink, all removed after the test. */
-export async function testEnvironment(
+export interface Built {
+  app: App;
+  config: Config;
+  env: TestEnv;
+}
+
+/**
+ * Isolated Postgres database + NATS namespace + Redis prefix + SMTP sink, all removed after the
+ * test. The topology is provisioned from `vars` as the provision Job would, unless
+ * `provisioned: false` (a test of the service waiting for it).
+ */
+export async function testEnv(
   t: TestLike,
   vars: Record<string, string> = {},
-): Promise<Env> {
+  options: { provisioned?: boolean } = {},
+): Promise<TestEnv> {
   const [db, nats, redis, sink] = await Promise.all([
     isolatedDatabase(t),
     isolatedNats(t),
@@ -52,7 +72,7 @@ export async function testEnvironment(
   t.teardown(() => sink.close());
   const prisma = createPrisma(db.url, { max: 2 });
   t.teardown(() => prisma.$disconnect());
-  return {
+  const env: TestEnv = {
     databaseUrl: db.url,
     nats,
     names: names(nats.namespace),
@@ -70,26 +90,72 @@ export async function testEnvironment(
       NOTIFY_BACKOFF_BASE_MS: '200',
       NOTIFY_BACKOFF_MAX_MS: '2000',
       NOTIFY_METRICS_POLL_MS: '200',
+      NOTIFY_CONSUMER_RETRY_MS: '200',
       ...vars,
     },
+    provisioned: false,
   };
+  if (options.provisioned ?? true) await provisionTopology(env);
+  return env;
 }
 
-/** The app's config for this environment; an override of `undefined` removes a variable. */
-export function testConfig(env: Env, overrides: Record<string, string | undefined> = {}): Config {
-  return loadConfig({ ...env.vars, ...overrides });
+/** What the provision Job does, for this env's namespace and consumer settings. */
+export async function provisionTopology(env: TestEnv): Promise<void> {
+  const result = await provision(env.nats.jsm, topologyFromEnv(loadConfig(env.vars)), {
+    check: false,
+  });
+  if (result.failed.length > 0)
+    throw new Error(`provisioning failed: ${JSON.stringify(result.failed)}`);
+  env.provisioned = true;
 }
 
-/** Builds and starts the app (consumer running); closed in teardown (before the env is torn down). */
-export async function startApp(
+/**
+ * Builds and starts the app for `env` (a fresh one unless given: several replicas share one), with
+ * `vars` over the env's (`undefined` removes a variable); once provisioned, waits until it consumes.
+ * Closed in teardown, before the env is torn down.
+ */
+export async function build(
   t: TestLike,
-  env: Env,
-  overrides: Record<string, string | undefined> = {},
-): Promise<App> {
-  const app = buildApp(testConfig(env, overrides), { logger: false });
+  overrides: { env?: TestEnv; vars?: Record<string, string | undefined>; deps?: Deps } = {},
+): Promise<Built> {
+  const env = overrides.env ?? (await testEnv(t));
+  const config = loadConfig({ ...env.vars, ...overrides.vars });
+  const app = await buildApp(config, { logger: false, ...overrides.deps });
   t.teardown(() => app.close());
   await app.ready();
-  return app;
+  if (env.provisioned) {
+    let pulling = false;
+    void app.notifier.consuming().then(() => (pulling = true));
+    await waitUntil('the consumers to be pulling', () => pulling);
+  }
+  return { app, config, env };
+}
+
+/** Resolves once the welcome-email consumer has nothing pending or unacknowledged. */
+export function consumerIdle(env: TestEnv, timeoutMs = 30_000): Promise<true> {
+  return waitUntil(
+    'the consumer to be idle',
+    async () => {
+      const info = await env.nats.jsm.consumers.info(
+        env.names.streams.users,
+        env.names.consumers.welcomeEmail,
+      );
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    },
+    timeoutMs,
+  );
+}
+
+/** Resolves with every dead letter once there are at least `count`. */
+export function deadLetters(env: TestEnv, count: number, timeoutMs = 30_000) {
+  return waitUntil(
+    `${count} dead letters`,
+    async () => {
+      const all = await readStream(env.nats.jsm, env.names.streams.deadletter);
+      return all.length >= count ? all : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export interface Signup {

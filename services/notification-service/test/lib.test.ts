@@ -1,9 +1,10 @@
-// Pure logic: the retry taxonomy and schedule, subject matching for redrive filters, the term()
-// capability check, the welcome email's headers, and config errors naming the bad variables.
+// Pure logic: the retry taxonomy, subject matching for redrive filters, the welcome email's
+// headers, and config errors naming the bad variables. (The retry schedule and the term(reason)
+// capability are platform's, tested there; failures.test.ts checks the consumer uses the latter.)
 import t from 'tap';
-import { backoffDelay, classifySendError } from '../src/lib/retry.js';
+import { classifySendError } from '../src/lib/retry.js';
 import { subjectMatches, checkFilter } from '../src/lib/redrive.js';
-import { supportsTermReason, parseWelcomeEvent } from '../src/lib/consumer.js';
+import { parseWelcomeEvent } from '../src/lib/consumer.js';
 import { reasonClass } from '../src/lib/deadletter.js';
 import { renderWelcome, welcomeMessageId } from '../src/lib/welcome.js';
 import { loadConfig } from '../src/config.js';
@@ -36,16 +37,6 @@ void t.test('retry taxonomy', async (t) => {
   t.match(classifySendError(new Error('something odd')), { failureClass: 'internal', retry: true });
 });
 
-void t.test('backoff: exponential from the delivery count, capped, with jitter', async (t) => {
-  const opts = { baseMs: 1000, maxMs: 10_000 };
-  t.equal(backoffDelay(1, { ...opts, random: () => 0 }), 500, 'first retry: half of base at least');
-  t.equal(backoffDelay(1, { ...opts, random: () => 0.999999 }), 1000);
-  t.equal(backoffDelay(3, { ...opts, random: () => 0 }), 2000, 'doubles per delivery');
-  t.equal(backoffDelay(20, { ...opts, random: () => 0.999999 }), 10_000, 'capped');
-  const draws = new Set(Array.from({ length: 20 }, () => backoffDelay(4, opts)));
-  t.ok(draws.size > 1, 'jittered');
-});
-
 void t.test('subject filters and dead-letter filters', async (t) => {
   t.ok(subjectMatches('user.signed_up', 'user.signed_up'));
   t.ok(subjectMatches('user.*', 'user.signed_up'));
@@ -57,13 +48,6 @@ void t.test('subject filters and dead-letter filters', async (t) => {
     'since: expected an ISO 8601 date-time, got "yesterday"',
   ]);
   t.same(checkFilter({ since: '2026-01-01T00:00:00Z', seqs: [1, 2] }), []);
-});
-
-void t.test('term(reason) only on servers that honour it', async (t) => {
-  t.notOk(supportsTermReason('2.9.10'));
-  t.ok(supportsTermReason('2.10.0'));
-  t.ok(supportsTermReason('2.11.4'));
-  t.notOk(supportsTermReason(undefined));
 });
 
 void t.test(

@@ -3,12 +3,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { publishSignups, startApp, testEnvironment, waitUntil } from './helper.js';
+import { build, publishSignups, waitUntil } from './helper.js';
 
 void t.test('no SMTP_URL: emails land as .eml files', async (t) => {
-  const env = await testEnvironment(t);
   const dir = t.testdir();
-  const app = await startApp(t, env, { SMTP_URL: undefined, NOTIFY_MAIL_DIR: dir });
+  const { app, env } = await build(t, { vars: { SMTP_URL: undefined, NOTIFY_MAIL_DIR: dir } });
   t.equal(app.notifier.mailer.kind, 'local');
   const signups = await publishSignups(env.nats.js, env.names, 2);
 

@@ -3,18 +3,13 @@
 // byte to DEADLETTER, with Dlq-* headers saying where it came from and why. Its own Nats-Msg-Id
 // (`<stream>:<seq>:<consumer>`) makes a re-processed advisory store the dead letter once. An
 // original already gone is still dead-lettered, saying so, never silently dropped.
-import type {
-  ConsumerMessages,
-  JetStreamClient,
-  JetStreamManager,
-  JsMsg,
-} from '@nats-io/jetstream';
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
-import type { Names } from '@app/contracts';
-import { parseWelcomeEvent, type Log } from './consumer.js';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger, Names } from '@app/contracts';
+import { settle, startConsumerLoop, type ConsumerLoop, type Settle } from '@app/platform';
+import { parseWelcomeEvent } from './consumer.js';
 import type { Deliveries } from './deliveries.js';
 import type { NotifyMetrics } from './metrics.js';
-import { backoffDelay } from './retry.js';
 import { WELCOME_KIND } from './welcome.js';
 
 export const DLQ = {
@@ -58,37 +53,44 @@ export function reasonClass(reason: string): string {
 }
 
 export interface DeadLetterWorkerOptions {
+  nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
   names: Names;
   deliveries: Deliveries;
   metrics: NotifyMetrics;
-  log: Log;
+  log: Logger;
+  /** Pause before asking again for a consumer that is not provisioned yet. */
+  retryMs?: number;
 }
 
 export class DeadLetterWorker {
-  private messages: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
+  private loop: ConsumerLoop | undefined;
 
   constructor(private readonly o: DeadLetterWorkerOptions) {}
 
-  async start(): Promise<void> {
-    const consumer = await this.o.js.consumers.get(
-      this.o.names.streams.advisories,
-      this.o.names.consumers.deadletterWorker,
-    );
-    this.messages = await consumer.consume({ max_messages: 16 });
-    const messages = this.messages;
-    this.loop = (async () => {
-      for await (const m of messages) await this.handle(m);
-    })().catch((error: unknown) => {
-      this.o.log.error({ err: error }, 'dead-letter pull loop stopped');
+  /** Starts pulling advisories (once the consumer exists; platform's loop retries until then). */
+  start(): void {
+    this.loop ??= startConsumerLoop({
+      nc: this.o.nc,
+      js: this.o.js,
+      stream: this.o.names.streams.advisories,
+      consumer: this.o.names.consumers.deadletterWorker,
+      log: this.o.log,
+      handle: (m) => this.handle(m),
+      batch: 16,
+      ...(this.o.retryMs === undefined ? {} : { retryMs: this.o.retryMs }),
     });
   }
 
-  async stop(): Promise<void> {
-    await this.messages?.close();
-    await this.loop;
+  /** Resolves once the worker is pulling advisories. */
+  consuming(): Promise<void> {
+    if (!this.loop) return Promise.reject(new Error('dead-letter worker not started'));
+    return this.loop.consuming();
+  }
+
+  async stop(graceMs?: number): Promise<void> {
+    await this.loop?.stop(graceMs);
   }
 
   /** The dead-letter subject of a consumer's messages. */
@@ -100,21 +102,15 @@ export class DeadLetterWorker {
     return `${p}deadletter.${consumer.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
 
-  private async handle(m: JsMsg): Promise<void> {
+  /** A throw is retried by the loop (nak on the shared backoff schedule). */
+  private async handle(m: JsMsg): Promise<Settle> {
     const advisory = parseAdvisory(m.data);
     if (!advisory) {
       this.o.log.error({ seq: m.info.streamSequence }, 'unreadable advisory: terminated');
-      m.term();
-      return;
+      return settle.term('unreadable advisory');
     }
-    try {
-      await this.deadLetter(advisory);
-      m.ack();
-    } catch (error) {
-      const delay = backoffDelay(m.info.deliveryCount, { baseMs: 500, maxMs: 30_000 });
-      this.o.log.error({ err: error, advisory, delayMs: delay }, 'dead-lettering failed: retry');
-      m.nak(delay);
-    }
+    await this.deadLetter(advisory);
+    return settle.ack();
   }
 
   /** Copies the original named by one advisory into DEADLETTER (idempotent). */
@@ -171,7 +167,7 @@ export class DeadLetterWorker {
     const parsed = parseWelcomeEvent(data);
     if (!parsed.ok) return `${prefix}${parsed.reason}`;
     const row = await this.o.deliveries.find(parsed.event.id, WELCOME_KIND);
-    if (row?.last_error) return `${prefix}${row.last_error}`;
+    if (row?.lastError) return `${prefix}${row.lastError}`;
     return terminated ? 'terminated' : `max_deliveries: ${advisory.deliveries ?? '?'} deliveries`;
   }
 }

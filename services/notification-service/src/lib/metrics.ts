@@ -18,6 +18,9 @@ export interface NotifyMetrics {
 
 export function createMetrics(registry: Registry): NotifyMetrics {
   const registers = [registry];
+  // The server's view of one consumer, polled from consumer info.
+  const consumerGauge = (name: string, help: string) =>
+    new Gauge({ name, help, labelNames: ['consumer'] as const, registers });
   return {
     processed: new Counter({
       name: 'notify_events_processed_total',
@@ -42,30 +45,22 @@ export function createMetrics(registry: Registry): NotifyMetrics {
       labelNames: ['reason'] as const,
       registers,
     }),
-    pending: new Gauge({
-      name: 'notify_consumer_pending',
-      help: 'Messages not yet delivered to the consumer (server view)',
-      labelNames: ['consumer'] as const,
-      registers,
-    }),
-    ackPending: new Gauge({
-      name: 'notify_consumer_ack_pending',
-      help: 'Delivered but unacknowledged messages (server view)',
-      labelNames: ['consumer'] as const,
-      registers,
-    }),
-    maxAckPending: new Gauge({
-      name: 'notify_consumer_max_ack_pending',
-      help: 'The consumer max_ack_pending limit that ack-pending is bounded by',
-      labelNames: ['consumer'] as const,
-      registers,
-    }),
-    redeliveredNow: new Gauge({
-      name: 'notify_consumer_redelivered',
-      help: 'Messages currently being redelivered (server view)',
-      labelNames: ['consumer'] as const,
-      registers,
-    }),
+    pending: consumerGauge(
+      'notify_consumer_pending',
+      'Messages not yet delivered to the consumer (server view)',
+    ),
+    ackPending: consumerGauge(
+      'notify_consumer_ack_pending',
+      'Delivered but unacknowledged messages (server view)',
+    ),
+    maxAckPending: consumerGauge(
+      'notify_consumer_max_ack_pending',
+      'The consumer max_ack_pending limit that ack-pending is bounded by',
+    ),
+    redeliveredNow: consumerGauge(
+      'notify_consumer_redelivered',
+      'Messages currently being redelivered (server view)',
+    ),
     inFlight: new Gauge({
       name: 'notify_in_flight',
       help: 'Events being processed by this process',

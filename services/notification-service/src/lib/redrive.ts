@@ -1,13 +1,14 @@
 // Dead-letter listing and redrive: selects dead letters by original subject, reason and time range
-// (or explicit sequences), shows what a redrive would do, and republishes the chosen ones to their
-// original subject at a bounded rate with a fresh message id, recording each in the audit table
+// (or explicit sequences), shows what a redrive would do (dry run), and moves one chosen dead letter
+// back to its original subject with a fresh message id, recording it in the audit table
 // (deadletter_redrives) and removing it from DEADLETTER, so a dead letter is moved, not copied.
+// lib/redrive-jobs.ts runs a whole redrive as a background job on top of this.
 import { createHash, randomUUID } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Names } from '@app/contracts';
+import type { PrismaClient } from '@app/db';
 import { copyHeaders, DLQ } from './deadletter.js';
-import type { SqlClient } from './deliveries.js';
 
 export interface DeadLetterFilter {
   /** Original subject; NATS wildcards `*` and `>` allowed. */
@@ -70,7 +71,7 @@ export interface RedriveDeps {
   js: JetStreamClient;
   jsm: JetStreamManager;
   names: Names;
-  db: SqlClient;
+  db: PrismaClient;
 }
 
 export async function listDeadLetters(
@@ -124,94 +125,94 @@ function* range(from: number, to: number): Generator<number> {
   for (let i = from; i <= to; i++) yield i;
 }
 
-export interface RedriveOptions {
-  filter: DeadLetterFilter;
-  dryRun: boolean;
-  /** Messages per second. */
-  rate: number;
-  actor: string;
-  onProgress?: (done: number, total: number, item: DeadLetterView) => void;
-}
-
 export interface RedriveItem extends DeadLetterView {
   newMsgId: string;
   /** Why it was not republished (e.g. the original subject is unknown). */
   skipped?: string;
 }
 
-export interface RedriveResult {
-  batchId: string;
-  dryRun: boolean;
-  selected: number;
-  redriven: number;
-  items: RedriveItem[];
-}
-
-export async function redrive(deps: RedriveDeps, options: RedriveOptions): Promise<RedriveResult> {
-  if (!(options.rate > 0))
-    throw new Error(`rate must be > 0 messages per second, got ${options.rate}`);
-  const selected = await listDeadLetters(deps, options.filter);
-  const batchId = randomUUID();
-  const items: RedriveItem[] = selected.map((v) => ({
+/** The dead letters a redrive with `filter` would move, each with the message id it would get. */
+export async function planRedrive(
+  deps: Pick<RedriveDeps, 'jsm' | 'names'>,
+  batchId: string,
+  filter: DeadLetterFilter,
+): Promise<RedriveItem[]> {
+  const selected = await listDeadLetters(deps, filter);
+  return selected.map((v) => ({
     ...v,
     newMsgId: `redrive:${batchId}:${v.seq}`,
     ...(v.originalSubject ? {} : { skipped: 'no original subject (original was missing)' }),
   }));
-  const result: RedriveResult = {
-    batchId,
-    dryRun: options.dryRun,
-    selected: items.length,
-    redriven: 0,
-    items,
-  };
-
-  const intervalMs = 1000 / options.rate;
-  const started = Date.now();
-  let done = 0;
-  for (const item of items) {
-    if (!options.dryRun && !item.skipped && item.originalSubject) {
-      // A bounded rate: the n-th publish waits for its slot, so a burst cannot flood consumers.
-      const wait = started + result.redriven * intervalMs - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const m = await deps.jsm.streams.getMessage(deps.names.streams.deadletter, { seq: item.seq });
-      if (!m) {
-        item.skipped = 'gone (redriven concurrently)';
-      } else {
-        const h = natsHeaders();
-        copyHeaders(m.header, h, (k) => /^dlq-/i.test(k));
-        h.set('Dlq-Redrive-Batch', batchId);
-        await deps.js.publish(item.originalSubject, m.data, { headers: h, msgID: item.newMsgId });
-        await recordAudit(deps.db, batchId, item, options.actor, false);
-        await deps.jsm.streams.deleteMessage(deps.names.streams.deadletter, item.seq);
-        result.redriven++;
-      }
-    } else if (!item.skipped) {
-      await recordAudit(deps.db, batchId, item, options.actor, true);
-    }
-    done++;
-    options.onProgress?.(done, items.length, item);
-  }
-  return result;
 }
 
-async function recordAudit(
-  db: SqlClient,
+export interface DryRunResult {
+  batchId: string;
+  dryRun: true;
+  selected: number;
+  redriven: 0;
+  items: RedriveItem[];
+}
+
+/** What a redrive would move, changing no stream; the dry run itself is on record. */
+export async function dryRunRedrive(
+  deps: RedriveDeps,
+  options: { filter: DeadLetterFilter; actor: string },
+): Promise<DryRunResult> {
+  const batchId = randomUUID();
+  const items = await planRedrive(deps, batchId, options.filter);
+  const audited = items.filter((item) => !item.skipped && item.originalSubject);
+  if (audited.length > 0) {
+    await deps.db.deadLetterRedrive.createMany({
+      data: audited.map((item) => auditRow(batchId, item, options.actor, true)),
+    });
+  }
+  return { batchId, dryRun: true, selected: items.length, redriven: 0, items };
+}
+
+/**
+ * Moves one planned dead letter: republishes it to its original subject (fresh Nats-Msg-Id, the
+ * Dlq-* headers dropped, Dlq-Redrive-Batch added), records it, then deletes it from DEADLETTER.
+ * `skipped` when it has no original subject or another redrive moved it first.
+ */
+export async function moveDeadLetter(
+  deps: RedriveDeps,
   batchId: string,
   item: RedriveItem,
   actor: string,
-  dryRun: boolean,
-): Promise<void> {
-  await db.$executeRawUnsafe(
-    `INSERT INTO deadletter_redrives
-       (batch_id, deadletter_seq, original_subject, original_seq, new_msg_id, reason, actor, dry_run)
-     VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)`,
+): Promise<'moved' | 'skipped'> {
+  if (item.skipped || !item.originalSubject) return 'skipped';
+  const m = await deps.jsm.streams.getMessage(deps.names.streams.deadletter, { seq: item.seq });
+  if (!m) {
+    item.skipped = 'gone (redriven concurrently)';
+    return 'skipped';
+  }
+  const h = natsHeaders();
+  copyHeaders(m.header, h, (k) => /^dlq-/i.test(k));
+  h.set(REDRIVE_BATCH_HEADER, batchId);
+  await deps.js.publish(item.originalSubject, m.data, { headers: h, msgID: item.newMsgId });
+  await deps.db.deadLetterRedrive.create({ data: auditRow(batchId, item, actor, false) });
+  await deps.jsm.streams.deleteMessage(deps.names.streams.deadletter, item.seq);
+  return 'moved';
+}
+
+/** The header naming the redrive (job id) that put a message back on its subject. */
+export const REDRIVE_BATCH_HEADER = 'Dlq-Redrive-Batch';
+
+function auditRow(batchId: string, item: RedriveItem, actor: string, dryRun: boolean) {
+  return {
     batchId,
-    item.seq,
-    item.originalSubject,
-    item.originalSeq,
-    item.newMsgId,
-    item.reason,
+    deadletterSeq: BigInt(item.seq),
+    originalSubject: item.originalSubject ?? '',
+    originalSeq: item.originalSeq === null ? null : BigInt(item.originalSeq),
+    newMsgId: item.newMsgId,
+    reason: item.reason,
     actor,
     dryRun,
-  );
+  };
 }
+
+/** True when `err` says a stream does not exist (the topology is not provisioned yet). */
+export function isStreamNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND;
+}
+const STREAM_NOT_FOUND = 10059;

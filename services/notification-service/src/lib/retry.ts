@@ -1,6 +1,6 @@
 // The retry taxonomy of the welcome-email consumer: which failures are worth another delivery
 // (SMTP 4xx, timeouts, broken connections, a database hiccup) and which can never succeed (SMTP 5xx,
-// an invalid payload), and the exponential, jittered delay of the next attempt. Pure, no I/O.
+// an invalid payload). The delay of the next attempt is platform's backoffDelay. Pure, no I/O.
 
 export type FailureClass =
   'smtp_transient' | 'smtp_permanent' | 'timeout' | 'connection' | 'invalid_payload' | 'internal';
@@ -55,24 +55,4 @@ export function classifySendError(error: unknown): Classified {
     return { failureClass: 'connection', retry: true, reason: `${code}: ${message.slice(0, 200)}` };
   }
   return { failureClass: 'internal', retry: true, reason: message.slice(0, 200) };
-}
-
-export interface BackoffOptions {
-  baseMs: number;
-  maxMs: number;
-  /** [0, 1): the random draw; injectable so the schedule is testable. */
-  random?: () => number;
-}
-
-/**
- * Delay before delivery `deliveryCount + 1`: base * 2^(deliveryCount - 1), capped, with "equal
- * jitter" (half fixed, half random) so that a burst of failures does not retry in lockstep yet
- * never retries sooner than half the schedule.
- */
-export function backoffDelay(deliveryCount: number, options: BackoffOptions): number {
-  const random = options.random ?? Math.random;
-  const exponent = Math.max(0, Math.min(30, deliveryCount - 1));
-  const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** exponent);
-  const half = ceiling / 2;
-  return Math.round(half + random() * half);
 }

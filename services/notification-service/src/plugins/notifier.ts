@@ -1,20 +1,23 @@
-// The notification subsystem as `app.notifier`: provisions the JetStream topology (idempotent, so
-// every start converges), then runs the welcome-email consumer and the dead-letter worker from
-// onReady, polls the consumer's server-side counters for /metrics, and on shutdown stops pulling and
-// finishes (or naks) what is in flight before the NATS connection drains.
+// The notification subsystem as `app.notifier`: the welcome-email consumer and the dead-letter
+// worker (both on platform's consumer loop), redrive jobs, and the consumer's server-side counters
+// for /metrics. It provisions nothing: streams and consumers are the provision Job's (and `pnpm
+// start`'s) to create, so the service needs no stream-admin rights. Until its consumers exist it
+// keeps asking, logs that it is waiting, and readiness says `consumers: waiting`. On shutdown it
+// stops pulling and finishes (or naks) what is in flight before the NATS connection drains.
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { provision } from '@app/platform';
-import { topology, type Names } from '@app/contracts';
+import { startConsumerLoop, type ConsumerLoop } from '@app/platform';
+import { names as topologyNames, type Names } from '@app/contracts';
 import type { Config } from '../config.js';
-import { WelcomeConsumer } from '../lib/consumer.js';
+import { WelcomeHandler } from '../lib/consumer.js';
 import { DeadLetterWorker } from '../lib/deadletter.js';
 import { Deliveries } from '../lib/deliveries.js';
 import { createMailer, type Mailer } from '../lib/mailer.js';
 import { createMetrics, type NotifyMetrics } from '../lib/metrics.js';
 import type { RedriveDeps } from '../lib/redrive.js';
+import { RedriveJobs } from '../lib/redrive-jobs.js';
 
 export interface Notifier {
   names: Names;
@@ -22,10 +25,12 @@ export interface Notifier {
   mailer: Mailer;
   metrics: NotifyMetrics;
   deliveries: Deliveries;
-  consumer: WelcomeConsumer;
   /** Absent when NOTIFY_DEADLETTER_WORKER=0. */
   deadLetterWorker: DeadLetterWorker | undefined;
+  redrives: RedriveJobs;
   redriveDeps(): RedriveDeps;
+  /** Resolves once every consumer of this process is pulling (they wait to be provisioned). */
+  consuming(): Promise<void>;
   /** Reads pending / ack-pending from the server into the gauges now. */
   pollConsumerInfo(): Promise<void>;
 }
@@ -44,27 +49,7 @@ export interface NotifierPluginOptions {
 export const notifierPlugin = fp<NotifierPluginOptions>(
   async (app: FastifyInstance, { config, workerId: givenId }) => {
     const { js, jsm, nc } = app.nats;
-    const topo = topology({
-      namespace: config.NATS_NAMESPACE,
-      replicas: config.NATS_STREAM_REPLICAS,
-      welcomeEmail: {
-        maxAckPending: config.NOTIFY_MAX_ACK_PENDING,
-        maxDeliver: config.NOTIFY_MAX_DELIVER,
-        ackWaitMs: config.NOTIFY_ACK_WAIT_MS,
-      },
-    });
-    const names = topo.names;
-    const provisioned = await provision(jsm, topo, { check: false });
-    if (provisioned.failed.length) {
-      throw new Error(
-        `JetStream provisioning failed: ${provisioned.failed.map((f) => `${f.kind} ${f.name}: ${f.error}`).join('; ')}`,
-      );
-    }
-    app.log.info(
-      { created: provisioned.created, updated: provisioned.updated },
-      'jetstream topology provisioned',
-    );
-
+    const names = topologyNames(config.NATS_NAMESPACE);
     const workerId = givenId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const metrics = createMetrics(app.metrics.registry);
     const deliveries = new Deliveries(app.prisma, {
@@ -78,31 +63,33 @@ export const notifierPlugin = fp<NotifierPluginOptions>(
       poolSize: Math.min(config.NOTIFY_CONCURRENCY, 10),
     });
     const log = app.log.child({ component: 'welcome-email' });
-    const consumer = new WelcomeConsumer({
-      nc,
-      js,
-      names,
+    const handler = new WelcomeHandler({
       deliveries,
       mailer,
       metrics,
       log,
       mailFrom: config.MAIL_FROM,
-      concurrency: config.NOTIFY_CONCURRENCY,
-      maxAckPending: config.NOTIFY_MAX_ACK_PENDING,
-      ackWaitMs: config.NOTIFY_ACK_WAIT_MS,
-      backoffBaseMs: config.NOTIFY_BACKOFF_BASE_MS,
-      backoffMaxMs: config.NOTIFY_BACKOFF_MAX_MS,
+      backoff: { baseMs: config.NOTIFY_BACKOFF_BASE_MS, maxMs: config.NOTIFY_BACKOFF_MAX_MS },
     });
     const deadLetterWorker = config.NOTIFY_DEADLETTER_WORKER
       ? new DeadLetterWorker({
+          nc,
           js,
           jsm,
           names,
           deliveries,
           metrics,
           log: app.log.child({ component: 'deadletter-worker' }),
+          retryMs: config.NOTIFY_CONSUMER_RETRY_MS,
         })
       : undefined;
+    const redriveDeps = (): RedriveDeps => ({ js, jsm, names, db: app.prisma });
+    const redrives = new RedriveJobs({
+      deps: redriveDeps(),
+      owner: workerId,
+      log: app.log.child({ component: 'redrive' }),
+      staleMs: config.NOTIFY_REDRIVE_STALE_MS,
+    });
 
     const consumerLabel = { consumer: names.consumers.welcomeEmail };
     const pollConsumerInfo = async () => {
@@ -112,7 +99,13 @@ export const notifierPlugin = fp<NotifierPluginOptions>(
       metrics.maxAckPending.set(consumerLabel, info.config.max_ack_pending ?? -1);
       metrics.redeliveredNow.set(consumerLabel, info.num_redelivered);
     };
+
+    let loop: ConsumerLoop | undefined;
+    let started: (() => void) | undefined;
+    const allConsuming = new Promise<void>((resolve) => (started = resolve));
+    let pulling = false;
     let poller: NodeJS.Timeout | undefined;
+    let sweeper: NodeJS.Timeout | undefined;
 
     app.decorate('notifier', {
       names,
@@ -120,35 +113,87 @@ export const notifierPlugin = fp<NotifierPluginOptions>(
       mailer,
       metrics,
       deliveries,
-      consumer,
       deadLetterWorker,
-      redriveDeps: () => ({ js, jsm, names, db: app.prisma }),
+      redrives,
+      redriveDeps,
+      consuming: () => allConsuming,
       pollConsumerInfo,
     } satisfies Notifier);
 
+    app.readiness.add('consumers', async () => {
+      if (!pulling) {
+        throw new Error(
+          `waiting for ${names.streams.users}/${names.consumers.welcomeEmail}` +
+            (deadLetterWorker
+              ? ` and ${names.streams.advisories}/${names.consumers.deadletterWorker}`
+              : '') +
+            ' to be provisioned',
+        );
+      }
+    });
+
     app.addHook('onReady', async () => {
-      await consumer.start();
-      await deadLetterWorker?.start();
+      // Not awaited: the service listens (and reports not ready) while it waits to be provisioned.
+      loop = startConsumerLoop({
+        nc,
+        js,
+        stream: names.streams.users,
+        consumer: names.consumers.welcomeEmail,
+        log,
+        handle: handler.handle,
+        concurrency: config.NOTIFY_CONCURRENCY,
+        // The pull batch never asks for more than the server would let us hold anyway.
+        batch: Math.max(1, Math.min(config.NOTIFY_MAX_ACK_PENDING, config.NOTIFY_CONCURRENCY * 2)),
+        // A slow send must not be redelivered to another worker while it is still running.
+        heartbeatMs: Math.max(500, config.NOTIFY_ACK_WAIT_MS / 3),
+        backoff: { baseMs: config.NOTIFY_BACKOFF_BASE_MS, maxMs: config.NOTIFY_BACKOFF_MAX_MS },
+        retryMs: config.NOTIFY_CONSUMER_RETRY_MS,
+        onInFlight: (n) => metrics.inFlight.set(n),
+      });
+      deadLetterWorker?.start();
+      app.log.info(
+        { stream: names.streams.users, consumer: names.consumers.welcomeEmail },
+        'waiting for the JetStream consumers (created by the provision Job or pnpm start, not by this service)',
+      );
+      void Promise.all([loop.consuming(), deadLetterWorker?.consuming()]).then(
+        () => {
+          pulling = true;
+          started?.();
+          app.log.info(
+            { mailer: mailer.kind, concurrency: config.NOTIFY_CONCURRENCY, workerId },
+            'welcome-email consumer started',
+          );
+        },
+        () => undefined, // stopped before it was provisioned: nothing to report
+      );
+      await redrives.failStale();
+      sweeper = setInterval(() => {
+        redrives.failStale().catch((err: unknown) => app.log.warn({ err }, 'redrive sweep failed'));
+      }, config.NOTIFY_REDRIVE_STALE_MS);
+      sweeper.unref();
       poller = setInterval(() => {
+        if (!pulling) return;
         pollConsumerInfo().catch((err: unknown) =>
           app.log.warn({ err }, 'could not read consumer info'),
         );
       }, config.NOTIFY_METRICS_POLL_MS);
       poller.unref();
-      app.log.info(
-        { mailer: mailer.kind, concurrency: config.NOTIFY_CONCURRENCY, workerId },
-        'welcome-email consumer started',
-      );
     });
 
     // preClose runs before any plugin's onClose: stop pulling and settle in-flight work while the
     // NATS connection and Postgres pool are still open.
     app.addHook('preClose', async () => {
       clearInterval(poller);
-      await consumer.stop(Math.max(100, config.NOTIFY_GRACE_MS - 2000));
-      await deadLetterWorker?.stop();
+      clearInterval(sweeper);
+      const graceMs = Math.max(100, config.NOTIFY_GRACE_MS - 2000);
+      await Promise.all([
+        loop?.stop(graceMs),
+        deadLetterWorker?.stop(graceMs),
+        redrives.stop(graceMs),
+      ]);
+      handler.close();
       mailer.close();
     });
   },
-  { name: 'notifier', fastify: '5.x', dependencies: ['nats', 'prisma', 'metrics'] },
+  { name: 'notifier', fastify: '5.x', dependencies: ['nats', 'prisma', 'metrics', 'health'] },
 );

@@ -1,83 +1,30 @@
-// Admin routes over the dead-letter stream: list with filters, and redrive (dry run by default)
-// to the original subjects at a bounded rate. Protected by a bearer ADMIN_TOKEN compared in
-// constant time, and rate-limited per client IP, with a tighter budget for wrong tokens so that
-// guessing the token is refused (429) long before it could succeed. Handlers call lib/redrive.ts.
+// Admin routes over the dead-letter stream: list with filters, a dry run (answered at once), and a
+// redrive, started as a background job (202 + Location of its status route, routes/admin/redrives.ts).
+// All admin routes are protected by a bearer ADMIN_TOKEN compared in constant time, and rate-limited
+// per client IP, with a tighter budget for wrong tokens so that guessing the token is refused (429)
+// long before it could succeed. Handlers call lib/redrive.ts and lib/redrive-jobs.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { SafeString } from '@app/contracts';
 import { rateLimited, type App, type RateLimitRule } from '@app/platform';
 import { errors } from '../../errors.js';
-import { checkFilter, listDeadLetters, redrive, type DeadLetterFilter } from '../../lib/redrive.js';
+import {
+  checkFilter,
+  dryRunRedrive,
+  isStreamNotFound,
+  listDeadLetters,
+  type DeadLetterFilter,
+} from '../../lib/redrive.js';
+import { RedriveInProgressError, jobView } from '../../lib/redrive-jobs.js';
+import {
+  DeadLetterList,
+  DryRunReply,
+  Filter,
+  ListQuery,
+  RedriveBody,
+  RedriveJob,
+} from '../../schemas/admin.js';
+import { redriveJobRoutes } from './redrives.js';
 
-const Filter = Type.Object(
-  {
-    subject: Type.Optional(
-      SafeString({
-        minLength: 1,
-        maxLength: 256,
-        description: 'original subject; * and > allowed',
-      }),
-    ),
-    reason: Type.Optional(
-      SafeString({ minLength: 1, maxLength: 200, description: 'substring of Dlq-Reason' }),
-    ),
-    since: Type.Optional(Type.String({ format: 'date-time' })),
-    until: Type.Optional(Type.String({ format: 'date-time' })),
-    seqs: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 10_000 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
-  },
-  { additionalProperties: false },
-);
-const ListQuery = Type.Object(
-  {
-    subject: Type.Optional(SafeString({ minLength: 1, maxLength: 256 })),
-    reason: Type.Optional(SafeString({ minLength: 1, maxLength: 200 })),
-    since: Type.Optional(Type.String({ format: 'date-time' })),
-    until: Type.Optional(Type.String({ format: 'date-time' })),
-    limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
-  },
-  { additionalProperties: false },
-);
-const DeadLetter = Type.Object({
-  seq: Type.Integer(),
-  subject: Type.String(),
-  deadLetteredAt: Type.String(),
-  originalSubject: Type.Union([Type.String(), Type.Null()]),
-  originalStream: Type.Union([Type.String(), Type.Null()]),
-  originalSeq: Type.Union([Type.Integer(), Type.Null()]),
-  originalTime: Type.Union([Type.String(), Type.Null()]),
-  consumer: Type.Union([Type.String(), Type.Null()]),
-  deliveries: Type.Union([Type.Integer(), Type.Null()]),
-  reason: Type.Union([Type.String(), Type.Null()]),
-  size: Type.Integer(),
-  sha256: Type.String(),
-});
-const RedriveBody = Type.Object(
-  {
-    filter: Filter,
-    dryRun: Type.Boolean({
-      default: true,
-      description: 'true (default): only show what would move',
-    }),
-    rate: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 10_000, description: 'messages per second' }),
-    ),
-    actor: Type.Optional(SafeString({ minLength: 1, maxLength: 100 })),
-  },
-  { additionalProperties: false },
-);
-const RedriveReply = Type.Object({
-  batchId: Type.String(),
-  dryRun: Type.Boolean(),
-  selected: Type.Integer(),
-  redriven: Type.Integer(),
-  items: Type.Array(
-    Type.Intersect([
-      DeadLetter,
-      Type.Object({ newMsgId: Type.String(), skipped: Type.Optional(Type.String()) }),
-    ]),
-  ),
-});
 const problem = Type.Ref('Problem');
 
 function digest(value: string): Buffer {
@@ -123,23 +70,26 @@ export async function deadletterRoutes(app: App, options: AdminRouteOptions): Pr
     return f;
   };
 
+  const deadletterStream = () => app.notifier.names.streams.deadletter;
+  const notProvisioned = (err: unknown): never => {
+    if (isStreamNotFound(err)) throw errors.streamNotProvisioned(deadletterStream());
+    throw err;
+  };
+
   app.get(
     '/admin/deadletters',
     {
       schema: {
         summary: 'List dead letters, filtered by original subject, reason and time range',
         querystring: ListQuery,
-        response: {
-          200: Type.Object({ count: Type.Integer(), items: Type.Array(DeadLetter) }),
-          400: problem,
-          401: problem,
-          429: problem,
-          503: problem,
-        },
+        response: { 200: DeadLetterList, 400: problem, 401: problem, 429: problem, 503: problem },
       },
     },
     async (request) => {
-      const items = await listDeadLetters(app.notifier.redriveDeps(), toFilter(request.query));
+      const items = await listDeadLetters(
+        app.notifier.redriveDeps(),
+        toFilter(request.query),
+      ).catch(notProvisioned);
       return { count: items.length, items };
     },
   );
@@ -148,28 +98,46 @@ export async function deadletterRoutes(app: App, options: AdminRouteOptions): Pr
     '/admin/deadletters/redrive',
     {
       schema: {
-        summary: 'Republish chosen dead letters to their original subject (dryRun shows only)',
+        summary:
+          'Dry run (default): what would move, at once. Otherwise start a redrive job: 202 and its Location',
         body: RedriveBody,
-        response: { 200: RedriveReply, 400: problem, 401: problem, 429: problem, 503: problem },
+        response: {
+          200: DryRunReply,
+          202: RedriveJob,
+          400: problem,
+          401: problem,
+          409: problem,
+          429: problem,
+          503: problem,
+        },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { filter, dryRun, rate, actor } = request.body;
-      const result = await redrive(app.notifier.redriveDeps(), {
-        filter: toFilter(filter),
-        dryRun,
-        rate: rate ?? options.defaultRate,
-        actor: `http:${actor ?? 'admin'}`,
-        onProgress: (done, total) => {
-          if (done % 100 === 0 || done === total)
-            request.log.info({ done, total }, 'redrive progress');
-        },
-      });
-      request.log.info(
-        { batchId: result.batchId, dryRun, selected: result.selected, redriven: result.redriven },
-        'redrive finished',
-      );
-      return result;
+      const by = `http:${actor ?? 'admin'}`;
+      if (dryRun) {
+        const result = await dryRunRedrive(app.notifier.redriveDeps(), {
+          filter: toFilter(filter),
+          actor: by,
+        }).catch(notProvisioned);
+        request.log.info({ batchId: result.batchId, selected: result.selected }, 'redrive dry run');
+        return result;
+      }
+      let job;
+      try {
+        job = await app.notifier.redrives.start({
+          filter: toFilter(filter),
+          rate: rate ?? options.defaultRate,
+          actor: by,
+        });
+      } catch (err) {
+        if (err instanceof RedriveInProgressError) throw errors.redriveInProgress(err.jobId);
+        throw err;
+      }
+      request.log.info({ jobId: job.id }, 'redrive job started');
+      return reply.code(202).header('location', `/admin/redrives/${job.id}`).send(jobView(job));
     },
   );
+
+  await app.register(redriveJobRoutes);
 }
