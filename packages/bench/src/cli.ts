@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serviceUrls } from '@app/testing';
 import { PACKAGE_DIR } from './environment.js';
-import { runScenarios, teardownActive, type Scenario } from './harness.js';
+import { runScenarios, teardownActive, type Pinning, type Scenario } from './harness.js';
 import { machineInfo } from './machine.js';
 import { setupPinning } from './processes.js';
 import { markdownTable, writeResults } from './report.js';
@@ -87,7 +87,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = ['pnpm bench', ...argv].join(' ');
-  const pinning = await setupPinning();
+  // A smoke run measures nothing worth pinning for, and pinning every child of concurrent smoke
+  // runs to one core only makes their start-up crawl on a busy machine.
+  const pinning: Pinning = options.smoke
+    ? {
+        applied: false,
+        serverCpus: null,
+        loadCpus: null,
+        reason: 'smoke run: numbers only, nothing pinned',
+      }
+    : await setupPinning();
   const urls = await serviceUrls();
   const machine = await machineInfo(urls);
   process.stderr.write(

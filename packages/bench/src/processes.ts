@@ -48,7 +48,10 @@ export async function setupPinning(pinSelf = true): Promise<Pinning> {
 }
 
 export interface ChildOptions {
-  /** A TypeScript entry point, run as `node --import=tsx --conditions=app-source <script>`. */
+  /**
+   * The entry point: a TypeScript one runs as `node --import=tsx --conditions=app-source <script>`,
+   * a compiled one (`.js`) as `node <script>`, the way each is run outside the bench.
+   */
   script: string;
   cwd: string;
   env: Record<string, string>;
@@ -84,8 +87,7 @@ function baseEnv(): Record<string, string> {
 
 export function startChild(options: ChildOptions): Child {
   const nodeArgs = [
-    '--import=tsx',
-    '--conditions=app-source',
+    ...(options.script.endsWith('.ts') ? ['--import=tsx', '--conditions=app-source'] : []),
     options.script,
     ...(options.args ?? []),
   ];

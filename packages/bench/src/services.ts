@@ -1,7 +1,9 @@
-// Starting the project's services for a scenario: each one as a child process exactly as
-// `node --import=tsx --conditions=app-source src/server.ts` in its folder, on a free port, pinned
-// to the server core, awaited until /health/ready answers, and stopped when the scenario ends.
-import { existsSync } from 'node:fs';
+// Starting the project's services for a scenario: each one as a child process the way a user runs
+// it, in its folder, `node dist/server.js` once it is built (and the build is newer than every
+// source file), else `node --import=tsx --conditions=app-source src/server.ts`; on a free port,
+// pinned to the server core, awaited until /health/ready answers, and stopped when the scenario
+// ends. The bench never imports a service: what it measures is the process a user starts.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '@app/testing';
 import { commonServiceEnv, serviceDir, type BenchEnv } from './environment.js';
@@ -26,11 +28,10 @@ export async function startService(
   label: string = name,
 ): Promise<RunningService> {
   const dir = serviceDir(name);
-  const entry = join(dir, 'src', 'server.ts');
-  if (!existsSync(entry)) throw new Error(`${name} has no ${entry}: the service is not built yet`);
+  const script = serviceEntry(dir);
   const port = await freePort();
   const child = startChild({
-    script: 'src/server.ts',
+    script,
     cwd: dir,
     env: { ...commonServiceEnv(env, port), ...extraEnv },
     pinning: ctx.pinning,
@@ -40,6 +41,29 @@ export async function startService(
   const url = `http://127.0.0.1:${port}`;
   await waitReady(child, `${url}/health/ready`);
   return { name, child, url, stop: () => child.stop() };
+}
+
+/** Newest modification time of the files under `dir` (0 if there are none). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile())
+      newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The entry point to run, relative to the service's folder: the build when there is one at least
+ * as new as the sources (a stale build would measure code that is no longer there), else the source.
+ */
+export function serviceEntry(dir: string): 'dist/server.js' | 'src/server.ts' {
+  const built = join(dir, 'dist', 'server.js');
+  if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(dir, 'src'))) {
+    return 'dist/server.js';
+  }
+  if (!existsSync(join(dir, 'src', 'server.ts'))) throw new Error(`${dir} has no src/server.ts`);
+  return 'src/server.ts';
 }
 
 /** Sum of a Prometheus counter in a /metrics text: all label sets, or those containing `labels`. */

@@ -1,7 +1,7 @@
-// A profile-read reference (the baseline is profile-bare-route.ts): the platform's base Fastify
-// app alone (same hooks and Node flags, none of profile-service's plugins, connections or workers)
-// with the same bare route (bare-route.ts) at /v1/profiles/:id. It shows what the service's
-// process itself costs on top of the platform, apart from what the cache path costs.
+// The profile-read baseline, in its own process: the platform's base Fastify app alone (same hooks
+// and Node flags as a service, none of profile-service's plugins, connections or workers) with the
+// bare route (bare-route.ts) at /v1/profiles/:id, so a hit rate over it is what profile-service's
+// cache path and process cost on top of the platform.
 import { createApp, runServer } from '@app/platform';
 import { addBareRoute } from './bare-route.js';
 

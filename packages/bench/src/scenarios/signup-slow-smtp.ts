@@ -28,10 +28,8 @@ export const signupSlowSmtp: Scenario = {
     await provisionTopology(env.nats);
     const sink = await startSmtpSink();
     ctx.teardown(() => sink.close());
-    const [signup] = await Promise.all([
-      startSignupService(ctx, env),
-      startService(ctx, env, 'notification-service', { SMTP_URL: sink.url }),
-    ]);
+    const signup = await startSignupService(ctx, env);
+    await startService(ctx, env, 'notification-service', { SMTP_URL: sink.url });
     const client = new HttpClient(signup.url, 512);
     ctx.teardown(() => client.close());
 
@@ -42,7 +40,7 @@ export const signupSlowSmtp: Scenario = {
       const bad = results.filter((r) => r.status !== 201);
       if (bad.length > 0) {
         throw new Error(
-          `signup-slow-smtp: ${bad.length} of ${results.length} signups failed: HTTP ${bad[0]?.status}`,
+          `signup-slow-smtp: ${bad.length} of ${results.length} signups failed: HTTP ${bad[0]?.status} ${bad[0]?.body.slice(0, 300)}`,
         );
       }
       return latencySummary(results.map((r) => r.latencyMs));
