@@ -7,7 +7,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { names, type Names } from '@app/contracts';
+import { names, redactUrl, type Names } from '@app/contracts';
+import type { PrismaClient } from '@app/db';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import {
   DeliverPolicy,
@@ -97,12 +98,8 @@ try {
 // Operator commands carry the namespace only when there is one, so the common case reads plainly.
 const nsEnv = namespace ? `NATS_NAMESPACE=${namespace} ` : '';
 const natsFlag = natsUrl === 'nats://127.0.0.1:4222' ? '' : ` -s ${natsUrl.split(',')[0]}`;
-const redisCli = (() => {
-  if (redisUrl === 'redis://127.0.0.1:6379') return 'redis-cli';
-  const u = new URL(redisUrl);
-  if (u.password) u.password = '***'; // never print a secret
-  return `redis-cli -u ${u.toString()}`;
-})();
+const redisCli =
+  redisUrl === 'redis://127.0.0.1:6379' ? 'redis-cli' : `redis-cli -u ${redactUrl(redisUrl)}`;
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -267,7 +264,7 @@ class DeadLetterWatch {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Welcome email: from the local transport's .eml files, or from Mailpit's API.
+// Welcome email: from Mailpit's API, or the local transport's .eml files (the ledger is below).
 
 interface Email {
   subject: string;
@@ -332,6 +329,36 @@ async function emailFromMailpit(base: string, to: string): Promise<Email | undef
     traceparent: header('traceparent'),
     where: `${base}/view/${id}`,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database, for what only the ledger and the audit table show; opened at first use, best effort.
+
+let prisma: PrismaClient | undefined;
+async function database(): Promise<PrismaClient> {
+  if (!prisma) {
+    const { createPrisma } = await import('@app/db');
+    prisma = createPrisma(databaseUrl, { max: 1 });
+  }
+  return prisma;
+}
+
+/** What notification-service recorded for a welcome email it sent (`notification_deliveries`). */
+interface Delivery {
+  messageId: string;
+  sentAt: Date;
+  attempts: number;
+}
+
+async function deliveryFromLedger(to: string): Promise<Delivery | undefined> {
+  const db = await database();
+  const rows = await db.$queryRaw<
+    Array<{ smtp_message_id: string | null; sent_at: Date | null; attempts: number }>
+  >`SELECT smtp_message_id, sent_at, attempts FROM notification_deliveries
+     WHERE recipient = ${to} AND kind = 'welcome_email' AND status = 'sent'`;
+  const row = rows[0];
+  if (!row?.sent_at) return undefined;
+  return { messageId: row.smtp_message_id ?? '', sentAt: row.sent_at, attempts: row.attempts };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,24 +453,53 @@ async function stepEmail(): Promise<void> {
   const started = performance.now();
   const checked = new Set<string>();
   let lastError = '';
-  const email = await until(eventTimeoutMs, async () => {
+  // Mailpit's API when it answers; otherwise the local transport's files, and for any other SMTP
+  // server (nothing to read the email back from) the delivery notification-service recorded.
+  let mailpit = mailpitUrl;
+  const found = await until(eventTimeoutMs, async () => {
+    if (mailpit) {
+      try {
+        const email = await emailFromMailpit(mailpit, state.email);
+        return email && { email };
+      } catch (err) {
+        info(dim(`(no Mailpit API at ${mailpit}: ${errorText(err)}; reading the ledger instead)`));
+        mailpit = undefined;
+      }
+    }
     try {
-      return mailpitUrl
-        ? await emailFromMailpit(mailpitUrl, state.email)
-        : emailFromDir(mailDir, state.email, checked);
+      const email = emailFromDir(mailDir, state.email, checked);
+      if (email) return { email };
+      const delivery = await deliveryFromLedger(state.email);
+      // The local transport writes its file before the row says sent: look once more.
+      if (delivery) return { email: emailFromDir(mailDir, state.email, checked), delivery };
     } catch (err) {
       lastError = errorText(err);
-      return undefined;
     }
+    return undefined;
   });
   expect(
-    email !== undefined,
-    `a welcome email to ${state.email} within ${eventTimeoutMs / 1000} s in ${mailpitUrl ?? mailDir}`,
+    found !== undefined,
+    `a welcome email to ${state.email} within ${eventTimeoutMs / 1000} s in ${mailpit ?? `${mailDir} or notification_deliveries`}`,
     () => (lastError ? `none (${lastError})` : 'no such email'),
   );
   info(
-    `arrived ${ms(started)} after the signup answered (outbox -> JetStream -> consumer -> mail)`,
+    `${found.email ? 'arrived' : 'sent'} ${ms(started)} after the signup answered (outbox -> JetStream -> consumer -> mail)`,
   );
+  if (found.email) showEmail(found.email);
+  else showDelivery(found.delivery!);
+  if (mailpit) command(`curl -s '${mailpit}/api/v1/search?query=to:${state.email}'`);
+  else if (found.email) command(`ls -t ${mailDir} | head -3`);
+  else {
+    command(
+      `psql ${shellQuote(redactUrl(databaseUrl))} -c "select status, smtp_message_id, sent_at from notification_deliveries where recipient = '${state.email}'"`,
+    );
+  }
+  command(`nats consumer info ${n.streams.users} ${n.consumers.welcomeEmail}${natsFlag}`);
+}
+
+const MESSAGE_ID = /^<welcome_email\.[0-9a-f-]{36}@[^>]+>$/;
+
+function showEmail(email: Email): void {
   info(`Subject:     ${email.subject}`);
   info(`To:          ${email.to}`);
   info(`Message-ID:  ${email.messageId}`);
@@ -455,7 +511,7 @@ async function stepEmail(): Promise<void> {
     () => `"${email.subject}"`,
   );
   expect(
-    /^<welcome_email\.[0-9a-f-]{36}@[^>]+>$/.test(email.messageId),
+    MESSAGE_ID.test(email.messageId),
     'Message-ID <welcome_email.<event id>@domain>',
     () => email.messageId || '(none)',
   );
@@ -464,9 +520,19 @@ async function stepEmail(): Promise<void> {
     `traceparent with the signup's trace id ${state.traceId}`,
     () => email.traceparent || '(none)',
   );
-  if (mailpitUrl) command(`curl -s '${mailpitUrl}/api/v1/search?query=to:${state.email}'`);
-  else command(`ls -t ${mailDir} | head -3`);
-  command(`nats consumer info ${n.streams.users} ${n.consumers.welcomeEmail}${natsFlag}`);
+}
+
+function showDelivery(delivery: Delivery): void {
+  info(`delivered over SMTP (from the ledger, notification_deliveries):`);
+  info(`status:      sent (attempt ${delivery.attempts})`);
+  info(`Message-ID:  ${delivery.messageId}`);
+  info(`sent at:     ${delivery.sentAt.toISOString()}`);
+  info(dim('(set MAILPIT_URL to a Mailpit API to see the email itself: subject, traceparent)'));
+  expect(
+    MESSAGE_ID.test(delivery.messageId),
+    'Message-ID <welcome_email.<event id>@domain>',
+    () => delivery.messageId || '(none)',
+  );
 }
 
 async function stepCache(): Promise<void> {
@@ -626,6 +692,18 @@ interface RedriveReply {
   items?: Array<{ seq: number; newMsgId: string; originalSubject: string | null }>;
 }
 
+/** A redrive job as its status route shows it; its id is also the batch id of what it moved. */
+interface RedriveJob {
+  id: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  total: number;
+  moved: number;
+  failed: number;
+  skipped: number;
+  lastError: string | null;
+  finishedAt: string | null;
+}
+
 async function stepRedrive(): Promise<void> {
   const seq = state.deadLetterSeq!;
   const jsm = state.jsm!;
@@ -649,21 +727,35 @@ async function stepRedrive(): Promise<void> {
   const still = await jsm.streams.getMessage(n.streams.deadletter, { seq });
   expect(still !== null, `dead letter ${seq} still there after the dry run`, () => 'gone');
 
+  // A real redrive is a background job: 202 with the job, then its status route until it ends.
   const real = await http('POST', route, {
     body: { filter, dryRun: false, rate: 10, actor: 'pnpm-demo' },
     headers: auth,
   });
-  const r = real.body as RedriveReply | undefined;
-  const item = r?.items?.[0];
+  const started = real.body as RedriveJob | undefined;
   info(
-    `redrive  -> ${real.status}: selected ${r?.selected ?? '-'}, redriven ${r?.redriven ?? '-'}, batch ${r?.batchId ?? '-'}`,
+    `redrive  -> ${real.status}: job ${started?.id ?? '-'} ${started?.status ?? ''}, status at ${real.headers.get('location') ?? '-'}`,
   );
   expect(
-    real.status === 200 && r?.redriven === 1 && item?.seq === seq,
-    `redriven: 1 (dead letter ${seq})`,
+    real.status === 202 && typeof started?.id === 'string',
+    'a redrive job started: 202 with its id',
     () => `${real.status} ${short(real.text)}`,
   );
-  info(`  republished to ${item.originalSubject ?? '-'} with Nats-Msg-Id ${item.newMsgId}`);
+  const jobUrl = `${urls.notify}/admin/redrives/${started.id}`;
+  let job = started;
+  const ended = await until(eventTimeoutMs, async () => {
+    const a = await http('GET', jobUrl, { headers: auth });
+    job = a.body as RedriveJob;
+    return a.status === 200 && job.finishedAt !== null ? job : undefined;
+  });
+  info(
+    `job ${job.id} ${job.status}: moved ${job.moved} of ${job.total}, failed ${job.failed}, skipped ${job.skipped}`,
+  );
+  expect(
+    ended?.status === 'succeeded' && ended.moved === 1 && ended.total === 1,
+    `the job to succeed within ${eventTimeoutMs / 1000} s, moving dead letter ${seq}`,
+    () => `${job.status} ${JSON.stringify(job)}`,
+  );
   const gone = await jsm.streams.getMessage(n.streams.deadletter, { seq });
   expect(
     gone === null,
@@ -676,7 +768,7 @@ async function stepRedrive(): Promise<void> {
   // redrive really went back through the pipeline (a fixed cause would have sent an email instead).
   const again = await state.watch!.waitFor(
     (x) =>
-      x.headers.get('Dlq-Redrive-Batch') === r.batchId &&
+      x.headers.get('Dlq-Redrive-Batch') === ended.id &&
       x.headers.get('Dlq-Consumer') === n.consumers.welcomeEmail,
     eventTimeoutMs,
   );
@@ -689,7 +781,7 @@ async function stepRedrive(): Promise<void> {
     `  the consumer got it again (${n.streams.users} seq ${again.headers.get('Dlq-Original-Seq')}), still invalid: back as ${n.streams.deadletter} seq ${again.seq}`,
   );
 
-  await showAudit([d.batchId!, r.batchId!]);
+  await showAudit([d.batchId!, ended.id]);
   command(
     `${nsEnv}pnpm --filter @app/notification-service redrive list --subject ${n.subjects.userSignedUp}`,
   );
@@ -700,34 +792,26 @@ async function stepRedrive(): Promise<void> {
   );
 }
 
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<DATABASE_URL>';
-  }
-}
-
 /** The audit rows of both batches; best effort, since the demo may not reach the database. */
 async function showAudit(batchIds: string[]): Promise<void> {
-  let prisma:
-    | { $queryRawUnsafe<T>(q: string, ...v: unknown[]): Promise<T>; $disconnect(): Promise<void> }
-    | undefined;
   try {
-    const { createPrisma } = await import('@app/db');
-    prisma = createPrisma(databaseUrl, { max: 1 });
-    const rows = await prisma.$queryRawUnsafe<
-      Array<{ batch_id: string; deadletter_seq: bigint; actor: string; dry_run: boolean }>
-    >(
-      'SELECT batch_id::text, deadletter_seq, actor, dry_run FROM deadletter_redrives WHERE batch_id::text = ANY($1) ORDER BY id',
-      batchIds,
-    );
+    const db = await database();
+    const rows = await db.$queryRaw<
+      Array<{
+        batch_id: string;
+        deadletter_seq: bigint;
+        original_subject: string;
+        new_msg_id: string;
+        actor: string;
+        dry_run: boolean;
+      }>
+    >`SELECT batch_id::text, deadletter_seq, original_subject, new_msg_id, actor, dry_run
+        FROM deadletter_redrives
+       WHERE batch_id::text = ANY(${batchIds}) ORDER BY id`;
     info(`audit (deadletter_redrives): ${rows.length} row(s)`);
     for (const row of rows) {
       info(
-        `  batch ${row.batch_id} seq ${row.deadletter_seq} actor ${row.actor} ${row.dry_run ? 'dry run' : 'redriven'}`,
+        `  batch ${row.batch_id} seq ${row.deadletter_seq} actor ${row.actor} ${row.dry_run ? 'dry run' : `redriven to ${row.original_subject} as Nats-Msg-Id ${row.new_msg_id}`}`,
       );
     }
     expect(
@@ -738,8 +822,6 @@ async function showAudit(batchIds: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof StepFailure) throw err;
     info(dim(`(audit table not read: ${errorText(err)}; set DATABASE_URL to see it here)`));
-  } finally {
-    await prisma?.$disconnect().catch(() => undefined);
   }
 }
 
@@ -783,6 +865,7 @@ async function main(): Promise<number> {
   }
   await state.watch?.stop().catch(() => undefined);
   await state.nc?.close().catch(() => undefined);
+  await prisma?.$disconnect().catch(() => undefined);
   out();
   if (failed) {
     out(red(bold('demo failed')));

@@ -2,6 +2,7 @@
 // database, NATS namespace, Redis prefix, mail dir, ports and secrets): the demo must pass all its
 // steps, and Ctrl-C must stop every service cleanly and free their ports. This is also the
 // foundation's acceptance check "pnpm start brings up what exists and Ctrl-C stops it cleanly".
+// Then once more with SMTP_URL at a plain SMTP server: the demo shows the delivery from the ledger.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -11,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createPrisma } from '@app/db';
-import { freePort, isolatedNats, isolatedRedis, serviceUrls } from '@app/testing';
+import { freePort, isolatedNats, isolatedRedis, serviceUrls, startSmtpSink } from '@app/testing';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVICES = ['signup-service', 'profile-service', 'notification-service'] as const;
@@ -121,7 +122,18 @@ async function portIsFree(port: number): Promise<boolean> {
   return result;
 }
 
-void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it all', async (t) => {
+interface Running {
+  start: Proc;
+  base: Record<Service, string>;
+  ports: Record<Service, number>;
+  namespace: string;
+  adminToken: string;
+  /** The variables `pnpm demo` needs to find this slice. */
+  demoEnv: Record<string, string>;
+}
+
+/** `pnpm start` on a fresh slice of the shared services, with `extra` in its environment. */
+async function startAll(t: Test, extra: Record<string, string> = {}): Promise<Running> {
   const urls = await serviceUrls();
   const nats = await isolatedNats(t);
   const redis = await isolatedRedis(t);
@@ -167,6 +179,7 @@ void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it 
     PROFILE_SERVICE_PORT: String(ports['profile-service']),
     NOTIFICATION_SERVICE_PORT: String(ports['notification-service']),
     LOG_LEVEL: 'info',
+    ...extra,
   };
 
   const start = new Proc(
@@ -198,26 +211,43 @@ void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it 
   };
   const base = {} as Record<Service, string>;
   for (const service of SERVICES) {
-    base[service] = await start.waitFor(`${service} listening`, 45_000, listening(service));
+    base[service] = await start.waitFor(`${service} listening`, 90_000, listening(service));
   }
-  await Promise.all(SERVICES.map((s) => waitReady(base[s], 15_000)));
+  await Promise.all(SERVICES.map((s) => waitReady(base[s], 60_000)));
   t.pass(`all three ready: ${SERVICES.map((s) => base[s]).join(', ')}`);
+  return {
+    start,
+    base,
+    ports,
+    namespace: nats.namespace,
+    adminToken,
+    demoEnv: {
+      ...shared,
+      SIGNUP_URL: base['signup-service'],
+      PROFILE_URL: base['profile-service'],
+      NOTIFY_URL: base['notification-service'],
+      NO_COLOR: '1',
+      // Generous bounds: on a busy machine the pipeline is slower, never wrong.
+      DEMO_READY_TIMEOUT_MS: '60000',
+      DEMO_EVENT_TIMEOUT_MS: '60000',
+    },
+  };
+}
 
+/** Runs `pnpm demo` against `running` and checks that every step passed; resolves with its output. */
+async function demoPasses(
+  t: Test,
+  running: Running,
+  extra: Record<string, string> = {},
+): Promise<string> {
   const demo = new Proc(
     spawn(process.execPath, ['--import=tsx', '--conditions=app-source', 'scripts/demo.ts'], {
       cwd: repo,
-      env: {
-        ...process.env,
-        ...shared,
-        SIGNUP_URL: base['signup-service'],
-        PROFILE_URL: base['profile-service'],
-        NOTIFY_URL: base['notification-service'],
-        NO_COLOR: '1',
-      },
+      env: { ...process.env, ...running.demoEnv, ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
-  const result = await withTimeout(demo.exited, 60_000, 'pnpm demo').catch((err: unknown) => {
+  const result = await withTimeout(demo.exited, 120_000, 'pnpm demo').catch((err: unknown) => {
     demo.child.kill('SIGKILL');
     throw err;
   });
@@ -229,14 +259,23 @@ void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it 
   t.match(out, /1st GET .* x-cache: MISS[\s\S]*2nd GET .* x-cache: HIT/, 'MISS, then HIT');
   t.match(
     out,
-    new RegExp(`dead-lettered .* ${nats.namespace.toUpperCase()}_DEADLETTER seq \\d+`),
+    new RegExp(`dead-lettered .* ${running.namespace.toUpperCase()}_DEADLETTER seq \\d+`),
     'the poison message reached its namespace dead-letter stream',
   );
   t.match(out, /Dlq-Reason: invalid_payload/, 'with its Dlq-* headers');
   t.match(out, /dry run {2}-> 200: selected 1, redriven 0/, 'the dry run moved nothing');
-  t.match(out, /redrive {2}-> 200: selected 1, redriven 1/, 'the redrive moved exactly one');
+  t.match(out, /redrive {2}-> 202: job [0-9a-f-]{36}/, 'the redrive runs as a job');
+  t.match(out, /job [0-9a-f-]{36} succeeded: moved 1 of 1/, 'which moved exactly one');
   t.match(out, /all 7 steps passed/);
-  t.notMatch(out, adminToken, 'the admin token is never printed');
+  t.notMatch(out, running.adminToken, 'the admin token is never printed');
+  return out;
+}
+
+void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it all', async (t) => {
+  const running = await startAll(t);
+  const { start, base, ports } = running;
+  const out = await demoPasses(t, running);
+  t.match(out, /Subject: {5}Welcome, /, 'the email itself, from the local transport');
 
   // Ctrl-C in a terminal signals the whole foreground process group, not just one process.
   process.kill(-start.child.pid!, 'SIGINT');
@@ -257,3 +296,26 @@ void t.test('pnpm start, then pnpm demo passes every step, then Ctrl-C stops it 
     t.ok(await portIsFree(port), `${service}'s port ${port} is free again`);
   }
 });
+
+void t.test(
+  'with SMTP_URL at a plain SMTP server and no Mailpit API, the demo shows the delivery from the ledger',
+  async (t) => {
+    const sink = await startSmtpSink();
+    t.teardown(() => sink.close());
+    const running = await startAll(t, { SMTP_URL: sink.url });
+    // A port nothing listens on: MAILPIT_URL set, but no Mailpit API answers there.
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const out = await demoPasses(t, running, { MAILPIT_URL: nowhere });
+    t.match(out, `no Mailpit API at ${nowhere}`, 'it says why it reads the ledger');
+    t.match(out, /from the ledger, notification_deliveries/);
+    const printed = /Message-ID: {2}(<[^>\s]+>)/.exec(out)?.[1];
+    const email = /POST \/v1\/signup (\S+@example\.com)/.exec(out)?.[1];
+    const received = sink.messages.find((m) => email && m.envelopeTo.includes(email));
+    t.ok(received, `the SMTP server received the welcome email to ${email}`);
+    t.equal(
+      printed,
+      received?.headers['message-id']?.trim(),
+      'the Message-ID the demo showed is the one sent',
+    );
+  },
+);
