@@ -3,12 +3,11 @@
 // Writes results/latest.json and results/latest.md. The only module that reads the environment.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fuzzRoutes } from './fuzz.js';
-import { httpRequest } from './http.js';
+import { fuzzContext, fuzzRoutes } from './fuzz.js';
 import { publishBadMessages } from './messages.js';
 import { renderMarkdown, type RunReport } from './report.js';
 import { runScenario, SCENARIOS, sizeParams, type Size } from './scenarios.js';
-import { securityChecks } from './security.js';
+import { SECURITY_LIMITS, securityChecks, startSecuritySystem } from './security.js';
 import { PACKAGE_DIR, startSystem } from './system.js';
 
 const sizeArg = process.argv.find((a) => a.startsWith('--size='))?.slice(7);
@@ -45,22 +44,10 @@ try {
 log('fuzzing');
 const fuzz = await startSystem({ logLevel: 'warn' });
 try {
-  const res = await httpRequest(fuzz.url('signup-service'), {
-    method: 'POST',
-    path: '/v1/signup',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email: 'fuzz-owner@reliability.example',
-      password: 'Fuzz owner 9',
-      displayName: 'Fuzz',
-    }),
+  report.fuzz = await fuzzRoutes(fuzz, await fuzzContext(fuzz, 'fuzz-owner@reliability.example'), {
+    runsPerRoute: params.fuzzRunsPerRoute,
+    seed,
   });
-  const owner = JSON.parse(res.body) as { userId: string; accessToken: string };
-  report.fuzz = await fuzzRoutes(
-    fuzz,
-    { userId: owner.userId, token: owner.accessToken, adminToken: fuzz.adminToken },
-    { runsPerRoute: params.fuzzRunsPerRoute, seed },
-  );
   log('bad messages');
   report.badMessages = await publishBadMessages(fuzz, 60_000);
 } finally {
@@ -68,18 +55,9 @@ try {
 }
 
 log('security');
-const limits = { signupMax: 8, loginEmailMax: 5 };
-const secure = await startSystem({
-  logLevel: 'debug',
-  env: {
-    'signup-service': {
-      SIGNUP_RATE_SIGNUP_MAX: String(limits.signupMax),
-      SIGNUP_RATE_LOGIN_EMAIL_MAX: String(limits.loginEmailMax),
-    },
-  },
-});
+const secure = await startSecuritySystem();
 try {
-  report.security = await securityChecks(secure, limits);
+  report.security = await securityChecks(secure, SECURITY_LIMITS);
 } finally {
   await secure.close();
 }

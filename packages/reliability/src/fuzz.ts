@@ -326,6 +326,20 @@ export interface FuzzContext {
   adminToken: string;
 }
 
+/** Signs up the owner of the fuzzed profile: the FuzzContext of a running system. */
+export async function fuzzContext(system: System, email: string): Promise<FuzzContext> {
+  const res = await httpRequest(system.url('signup-service'), {
+    method: 'POST',
+    path: '/v1/signup',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'Fuzz owner 9', displayName: 'Owner' }),
+  });
+  if (res.status !== 201)
+    throw new Error(`the fuzz owner's signup answered ${res.status}: ${res.body}`);
+  const owner = JSON.parse(res.body) as { userId: string; accessToken: string };
+  return { userId: owner.userId, token: owner.accessToken, adminToken: system.adminToken };
+}
+
 function bearer(ctx: FuzzContext, token: string): fc.Arbitrary<Record<string, string>> {
   return fc.oneof(
     fc.constant({}),

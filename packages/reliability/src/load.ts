@@ -8,6 +8,8 @@ import { httpRequest, NetworkError, problemViolation, type HttpResponse } from '
 export type RequestKind = 'signup' | 'read';
 
 export interface RequestRecord {
+  /** Sent as `x-request-id`, so the service's request log shows whether it ever got the request. */
+  id: string;
   kind: RequestKind;
   target: 'signup-service' | 'profile-service';
   startedAt: number;
@@ -100,7 +102,12 @@ export class Load {
     init: { method?: string; body?: string; headers?: Record<string, string> },
   ): Promise<HttpResponse | undefined> {
     try {
-      const res = await httpRequest(url, { ...init, path, timeoutMs: this.o.timeoutMs ?? 15_000 });
+      const res = await httpRequest(url, {
+        ...init,
+        headers: { ...init.headers, 'x-request-id': record.id },
+        path,
+        timeoutMs: this.o.timeoutMs ?? 15_000,
+      });
       record.status = res.status;
       const violation = problemViolation(res);
       if (violation) record.problem = violation;
@@ -118,6 +125,7 @@ export class Load {
     const n = ++this.n;
     const email = `${this.o.tag}-${n}-${randomUUID().slice(0, 8)}@reliability.example`;
     const record: RequestRecord = {
+      id: randomUUID(),
       kind: 'signup',
       target: 'signup-service',
       startedAt: Date.now(),
@@ -148,6 +156,7 @@ export class Load {
       ? this.userIds[Math.floor(Math.random() * this.userIds.length)]!
       : randomUUID();
     const record: RequestRecord = {
+      id: randomUUID(),
       kind: 'read',
       target: 'profile-service',
       startedAt: Date.now(),

@@ -67,6 +67,8 @@ export interface FaultWindow {
   /** For SIGTERM scenarios: when the signal was sent, and how the process exited. */
   signalAt?: number;
   exit?: { code: number | null; signal: string | null; ms: number; graceMs: number };
+  /** For SIGTERM scenarios: the ids of the requests the service received (from its request log). */
+  received?: Set<string>;
 }
 
 export interface Scenario {
@@ -112,8 +114,11 @@ function term(name: ServiceName): Scenario {
   return {
     name: `SIGTERM ${name}`,
     fault: `SIGTERM ${name} during load, restart it once it exited`,
-    allows: `new connections to ${name} refused after the signal; every request sent >= 100 ms before it answered; exit 0 within ${GRACE_MS[name]} ms`,
+    allows: `requests to ${name} that never reached it (not in its request log) unanswered; every request it received answered, with a 503 problem if it came after the signal; exit 0 within ${GRACE_MS[name]} ms`,
     down: name,
+    // A request read once shutdown began may be turned away, as a problem a client can retry.
+    allowed5xx: (r, w) =>
+      r.status === 503 && !r.problem && w.signalAt !== undefined && r.endedAt >= w.signalAt,
     async inject(system) {
       const start = Date.now();
       const exit = await system.term(name);
@@ -124,6 +129,29 @@ function term(name: ServiceName): Scenario {
         signalAt: start,
         exit: { ...exit, graceMs: GRACE_MS[name] },
       };
+    },
+  };
+}
+
+/** A broker taken away for a while, then brought back. */
+function outage(
+  o: Pick<Scenario, 'name' | 'fault' | 'allows' | 'allowed5xx'> & {
+    stop(system: System): unknown;
+    start(system: System): unknown;
+    downMs(p: SizeParams): number;
+  },
+): Scenario {
+  return {
+    name: o.name,
+    fault: o.fault,
+    allows: o.allows,
+    ...(o.allowed5xx ? { allowed5xx: o.allowed5xx } : {}),
+    async inject(system, p) {
+      const start = Date.now();
+      await o.stop(system);
+      await pause(o.downMs(p));
+      await o.start(system);
+      return { start, restoredAt: Date.now() };
     },
   };
 }
@@ -141,45 +169,33 @@ export const SCENARIOS: Scenario[] = [
   kill('signup-service'),
   kill('profile-service'),
   kill('notification-service'),
-  {
+  outage({
     name: 'restart nats-server',
     fault: 'stop nats-server, start it again on the same port and store',
     allows: 'no 5xx: signups are kept in the outbox, reads do not need NATS',
-    async inject(system, p) {
-      const start = Date.now();
-      await system.nats.stop();
-      await pause(p.natsDownMs);
-      await system.nats.start();
-      return { start, restoredAt: Date.now() };
-    },
-  },
-  {
+    stop: (system) => system.nats.stop(),
+    start: (system) => system.nats.start(),
+    downMs: (p) => p.natsDownMs,
+  }),
+  outage({
     name: 'stop redis',
     fault: 'stop redis-server, start it again',
     allows: 'no 5xx: reads bypass the cache, the rate limiter fails open',
-    async inject(system, p) {
-      const start = Date.now();
-      await system.redis.stop();
-      await pause(p.redisDownMs);
-      await system.redis.start();
-      return { start, restoredAt: Date.now() };
-    },
-  },
-  {
+    stop: (system) => system.redis.stop(),
+    start: (system) => system.redis.start(),
+    downMs: (p) => p.redisDownMs,
+  }),
+  outage({
     name: 'cut postgres',
     fault: 'reset every Postgres connection at the proxy and refuse new ones',
     allows:
       'while cut (and 2 s after): 503 problem+json for signups and uncached reads; 500 is a violation',
     allowed5xx: (r, w) =>
       r.status === 503 && !r.problem && r.endedAt >= w.start && r.startedAt <= w.restoredAt + 2000,
-    async inject(system, p) {
-      const start = Date.now();
-      system.pgProxy.cut();
-      await pause(p.postgresCutMs);
-      system.pgProxy.restore();
-      return { start, restoredAt: Date.now() };
-    },
-  },
+    stop: (system) => system.pgProxy.cut(),
+    start: (system) => system.pgProxy.restore(),
+    downMs: (p) => p.postgresCutMs,
+  }),
   {
     name: 'smtp 4xx',
     fault: 'the SMTP server answers 451 to every message, then accepts again',
@@ -251,12 +267,9 @@ function evaluate(
   if (badUnanswered.length)
     violations.push(`${badUnanswered.length} requests got no answer (${sample(badUnanswered)})`);
 
-  if (window.exit) {
-    if (window.exit.code !== 0)
-      violations.push(`exited with ${window.exit.signal ?? `code ${window.exit.code}`}, not 0`);
-    if (window.exit.ms > window.exit.graceMs)
-      violations.push(`exit took ${window.exit.ms} ms, grace is ${window.exit.graceMs} ms`);
-  }
+  // The service exits 1 itself when its grace period runs out, so exit 0 means it finished in time.
+  if (window.exit && window.exit.code !== 0)
+    violations.push(`exited with ${window.exit.signal ?? `code ${window.exit.code}`}, not 0`);
   if (accounting.lost)
     violations.push(
       `${accounting.lost} signups lost: ${accounting.lostEmails.slice(0, 3).join(', ')}`,
@@ -271,10 +284,27 @@ function evaluate(
 function unansweredAllowed(scenario: Scenario, r: RequestRecord, w: FaultWindow): boolean {
   if (!scenario.down || r.target !== scenario.down) return false;
   if (r.endedAt < w.start || r.startedAt > w.restoredAt) return false;
-  // After SIGTERM, requests that reached the service before the signal must be answered; 100 ms
-  // is ample on loopback for a request to be read (a kill -9 may cut anything).
-  if (w.signalAt !== undefined) return r.startedAt > w.signalAt - 100;
+  // After SIGTERM, every request the service received must be answered: one it never read (still
+  // in the listen backlog when the socket closed) is refused, which a client retries. Its request
+  // log says which is which, however slowly a loaded machine let it read (a kill -9 may cut anything).
+  if (w.signalAt !== undefined) return !w.received?.has(r.id);
   return true;
+}
+
+/**
+ * Every UUID in a service's log lines: the ids of the requests it received are among them (each
+ * request is logged with its id, which the load sends as `x-request-id`), whatever the log label.
+ */
+export function receivedRequestIds(logs: readonly string[]): Set<string> {
+  const ids = new Set<string>();
+  for (const line of logs) {
+    for (const m of line.matchAll(
+      /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g,
+    )) {
+      ids.add(m[0]);
+    }
+  }
+  return ids;
 }
 
 export interface RunOptions {
@@ -322,6 +352,16 @@ export async function runScenario(
   const recoveryMs = Date.now() - window.restoredAt;
   await pause(p.afterMs);
   await load.stop();
+  if (window.signalAt !== undefined && scenario.down) {
+    window.received = receivedRequestIds(system.services[scenario.down].logs);
+    // Without request logs every unanswered request would look allowed: refuse to judge blind.
+    const sent = load.records.filter((r) => r.target === scenario.down);
+    if (sent.length > 0 && !sent.some((r) => window.received?.has(r.id))) {
+      throw new Error(
+        `${scenario.name}: no request log from ${scenario.down} (needs LOG_LEVEL info)`,
+      );
+    }
+  }
 
   const signups = load.signups();
   const answered = signups.filter((r) => r.status === 201).map((r) => r.email!);

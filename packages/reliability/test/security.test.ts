@@ -3,18 +3,9 @@
 // wrong token, rate limits, body and header limits, security headers on every answer, CORS, and
 // the children's logs searched for the password and tokens the test used.
 import t from 'tap';
-import { forgeJwt, securityChecks, startSystem } from '../src/index.js';
+import { forgeJwt, SECURITY_LIMITS, securityChecks, startSecuritySystem } from '../src/index.js';
 
-const limits = { signupMax: 8, loginEmailMax: 5 };
-const system = await startSystem({
-  logLevel: 'debug',
-  env: {
-    'signup-service': {
-      SIGNUP_RATE_SIGNUP_MAX: String(limits.signupMax),
-      SIGNUP_RATE_LOGIN_EMAIL_MAX: String(limits.loginEmailMax),
-    },
-  },
-});
+const system = await startSecuritySystem();
 t.teardown(() => system.close());
 
 void t.test('forged tokens are well-formed JWTs', async (t) => {
@@ -25,7 +16,7 @@ void t.test('forged tokens are well-formed JWTs', async (t) => {
 });
 
 await t.test('security checks', async (t) => {
-  const checks = await securityChecks(system, limits);
+  const checks = await securityChecks(system, SECURITY_LIMITS);
   t.ok(checks.length >= 30, `${checks.length} checks ran`);
   for (const c of checks) t.ok(c.ok, c.name, { detail: c.detail });
 });
