@@ -10,6 +10,10 @@ export interface PrismaPluginOptions {
   databaseUrl: string;
   /** Pool size of this process. */
   poolMax?: number;
+  /**
+   * Bound on the first query (default 30 s). It includes Prisma's warm-up, which a loaded machine
+   * stretches; a wrong host or port still fails at once with a refused connection.
+   */
   connectTimeoutMs?: number;
 }
 
@@ -31,7 +35,7 @@ export const prismaPlugin = fp<PrismaPluginOptions>(
       await prisma.$queryRaw`SELECT 1`;
     };
     try {
-      await withTimeout(ping(), options.connectTimeoutMs ?? 5000, 'connecting to Postgres');
+      await withTimeout(ping(), options.connectTimeoutMs ?? 30_000, 'connecting to Postgres');
     } catch (err) {
       await prisma.$disconnect().catch(() => undefined);
       throw new Error(
