@@ -31,7 +31,8 @@ void t.test('claims and marks made together: each event gets its own outcome', a
   const held = await Promise.all(ids.map((id) => b.claim(id, KIND, `${id}@example.com`)));
   for (const c of held) {
     t.equal(c.outcome, 'busy', 'another worker holds a fresh claim');
-    if (c.outcome === 'busy') t.ok(c.retryInMs > 59_000 && c.retryInMs <= 60_100);
+    // The claim is seconds old at most however loaded the machine: well inside its 60 s timeout.
+    if (c.outcome === 'busy') t.ok(c.retryInMs > 30_000 && c.retryInMs <= 60_100);
   }
 
   const half = ids.slice(0, 20);

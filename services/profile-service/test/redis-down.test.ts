@@ -81,13 +81,14 @@ void t.test(
       'HIT',
     );
 
-    proxy.setLatency(2000);
+    // Redis now answers after a minute: a HIT would mean the read waited for it, BYPASS that the
+    // command timeout gave up on it and the answer came from Postgres.
+    proxy.setLatency(60_000);
     const started = Date.now();
     const res = await app.inject({ method: 'GET', url: `/v1/profiles/${id}` });
-    const elapsed = Date.now() - started;
     t.equal(res.statusCode, 200);
-    t.equal(res.headers['x-cache'], 'BYPASS');
-    t.ok(elapsed < 1500, `answered without waiting for Redis (${elapsed} ms)`);
+    t.equal(res.headers['x-cache'], 'BYPASS', 'answered without waiting for Redis');
+    t.comment(`answered in ${Date.now() - started} ms`);
     proxy.setLatency(0);
   },
 );
