@@ -8,6 +8,7 @@ export * from './dependency-errors.js';
 export * from './security-headers.js';
 export * from './app.js';
 export * from './health.js';
+export * from './jwt-key.js';
 export * from './metrics.js';
 export * from './server.js';
 export * from './provision.js';

@@ -2,15 +2,14 @@
 // only place that reads the environment (server.ts passes process.env; tests pass an object).
 import {
   BoolEnv,
+  checkJwtKeys,
   CommonEnv,
-  ConfigError,
   IntEnv,
   loadConfig as loadEnv,
   PortEnv,
 } from '@app/platform';
 import { Type, type Static } from '@sinclair/typebox';
 import { CACHE_SCHEMA_VERSION } from './lib/cache-keys.js';
-import { jwtAlgorithmFor } from './lib/jwt-key.js';
 
 export const ConfigSchema = Type.Object({
   ...CommonEnv,
@@ -56,11 +55,6 @@ export type Config = Static<typeof ConfigSchema>;
 /** Validates the environment; a key that is neither Ed25519 nor P-256 fails here, at start-up. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const config = loadEnv(ConfigSchema, env);
-  try {
-    jwtAlgorithmFor(config.JWT_PUBLIC_KEY);
-  } catch (err) {
-    const problem = (err as Error).message.replace(/^JWT_PUBLIC_KEY /, '');
-    throw new ConfigError([{ variable: 'JWT_PUBLIC_KEY', problem }]);
-  }
+  checkJwtKeys({ JWT_PUBLIC_KEY: config.JWT_PUBLIC_KEY });
   return config;
 }

@@ -5,14 +5,13 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { makeEnvelope, names, topology } from '@app/contracts';
 import { createPrisma, type PrismaClient } from '@app/db';
-import { provision, type App } from '@app/platform';
+import { jwtAlgorithmFor, provision, type App } from '@app/platform';
 import { isolatedDatabase, isolatedNats, isolatedRedis, type IsolatedNats } from '@app/testing';
 import jwt from '@fastify/jwt';
 import Fastify from 'fastify';
 import type { Redis } from 'ioredis';
 import { buildApp, type Deps } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
-import { jwtAlgorithmFor } from '../src/lib/jwt-key.js';
 
 export interface TapLike {
   teardown(fn: () => unknown): void;
@@ -54,7 +53,7 @@ export async function jwtSigner(t: TapLike, privateKey: KeyObject): Promise<Sign
       private: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       public: publicPem,
     },
-    sign: { algorithm: jwtAlgorithmFor(publicPem) },
+    sign: { algorithm: jwtAlgorithmFor(publicPem, 'JWT_PUBLIC_KEY') },
   });
   await signer.ready();
   t.teardown(() => signer.close());

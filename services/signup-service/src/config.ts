@@ -1,6 +1,13 @@
 // signup-service configuration: the shared variables of DESIGN.md plus SIGNUP_* ones, validated by
 // platform's loadConfig, so a bad variable stops start-up with a message naming it.
-import { CommonEnv, BoolEnv, IntEnv, PortEnv, loadConfig as load } from '@app/platform';
+import {
+  BoolEnv,
+  checkJwtKeys,
+  CommonEnv,
+  IntEnv,
+  PortEnv,
+  loadConfig as load,
+} from '@app/platform';
 import { Type, type Static } from '@sinclair/typebox';
 
 const Pem = (what: string) =>
@@ -41,5 +48,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const v = fixed[key];
     if (v && !v.includes('\n')) fixed[key] = v.replaceAll('\\n', '\n');
   }
-  return load(ConfigSchema, fixed);
+  const config = load(ConfigSchema, fixed);
+  checkJwtKeys({ JWT_PRIVATE_KEY: config.JWT_PRIVATE_KEY, JWT_PUBLIC_KEY: config.JWT_PUBLIC_KEY });
+  return config;
 }

@@ -1,11 +1,11 @@
 // Bearer-token verification for writes: JWTs issued by signup-service, checked with its public key
 // only (this service can verify tokens but never mint them), with issuer and audience. The key's
 // type names the one algorithm accepted (Ed25519: EdDSA, P-256: ES256), whatever a token claims.
+import { jwtAlgorithmFor } from '@app/platform';
 import jwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { errors } from '../errors.js';
-import { jwtAlgorithmFor } from '../lib/jwt-key.js';
 
 export interface AuthPluginOptions {
   publicKey: string;
@@ -25,7 +25,7 @@ export const authPlugin = fp<AuthPluginOptions>(
     await app.register(jwt, {
       secret: { public: options.publicKey },
       verify: {
-        algorithms: [jwtAlgorithmFor(options.publicKey)],
+        algorithms: [jwtAlgorithmFor(options.publicKey, 'JWT_PUBLIC_KEY')],
         allowedIss: options.issuer,
         allowedAud: options.audience,
       },

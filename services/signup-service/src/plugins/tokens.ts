@@ -1,6 +1,6 @@
 // Access tokens as `app.tokens`: asymmetric JWTs (EdDSA with an Ed25519 key, or ES256 with a P-256
 // one) signed with the private key this service alone holds; other services verify with the public key.
-import { createPrivateKey } from 'node:crypto';
+import { jwtAlgorithmFor, type JwtAlgorithm } from '@app/platform';
 import jwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -15,7 +15,7 @@ export interface TokensPluginOptions {
 
 export interface Tokens {
   issue(userId: string): Promise<string>;
-  algorithm: 'EdDSA' | 'ES256';
+  algorithm: JwtAlgorithm;
 }
 
 declare module 'fastify' {
@@ -24,24 +24,9 @@ declare module 'fastify' {
   }
 }
 
-export function algorithmFor(privateKeyPem: string): 'EdDSA' | 'ES256' {
-  let key;
-  try {
-    key = createPrivateKey(privateKeyPem);
-  } catch {
-    throw new Error('JWT_PRIVATE_KEY is not a readable PEM private key');
-  }
-  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1')
-    return 'ES256';
-  throw new Error(
-    `JWT_PRIVATE_KEY must be an Ed25519 or P-256 key, not ${key.asymmetricKeyType ?? 'unknown'}`,
-  );
-}
-
 export const tokensPlugin = fp<TokensPluginOptions>(
   async (app: FastifyInstance, options) => {
-    const algorithm = algorithmFor(options.privateKey);
+    const algorithm = jwtAlgorithmFor(options.privateKey, 'JWT_PRIVATE_KEY');
     await app.register(jwt, {
       secret: { private: options.privateKey, public: options.publicKey },
       sign: {
