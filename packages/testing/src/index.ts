@@ -4,3 +4,4 @@ export * from './services.js';
 export * from './isolation.js';
 export * from './servers.js';
 export * from './smtp.js';
+export * from './service-app.js';

@@ -61,12 +61,12 @@ export interface IsolatedNats {
   jsm: JetStreamManager;
 }
 
-export interface TestEnv {
-  databaseUrl: string;
-  redisUrl: string;
-  redisPrefix: string;
-  natsUrl: string;
-  namespace: string;
+export interface IsolatedSystem {
+  db: IsolatedDatabase;
+  redis: IsolatedRedis;
+  nats: IsolatedNats;
+  /** `DATABASE_URL`, `REDIS_URL`, `NATS_URL` and `NATS_NAMESPACE` of the isolated services. */
+  vars: Record<string, string>;
 }
 
 const TEMPLATE_PREFIX = 'app_test_template_';
@@ -280,18 +280,22 @@ export async function isolatedNats(t: TestLike): Promise<IsolatedNats> {
   return { url: natsUrl, namespace, nc, js, jsm };
 }
 
-/** All three at once, as plain values a service's config can take. */
-export async function testEnv(t: TestLike): Promise<TestEnv> {
+/** All three at once, with the variables every service reads them from. */
+export async function isolatedSystem(t: TestLike): Promise<IsolatedSystem> {
   const [db, redis, nats] = await Promise.all([
     isolatedDatabase(t),
     isolatedRedis(t),
     isolatedNats(t),
   ]);
   return {
-    databaseUrl: db.url,
-    redisUrl: redis.url,
-    redisPrefix: redis.prefix,
-    natsUrl: nats.url,
-    namespace: nats.namespace,
+    db,
+    redis,
+    nats,
+    vars: {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      NATS_URL: nats.url,
+      NATS_NAMESPACE: nats.namespace,
+    },
   };
 }

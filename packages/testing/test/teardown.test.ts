@@ -10,7 +10,7 @@ import {
   isolatedNats,
   isolatedRedis,
   serviceUrls,
-  testEnv,
+  isolatedSystem,
 } from '../src/index.js';
 
 /** A stand-in for tap's `t` whose teardowns the test runs itself, to look at what they left. */
@@ -110,13 +110,18 @@ void t.test(
   },
 );
 
-void t.test('testEnv: all three, as plain config values, cleaned up by tap', async (t) => {
-  const env = await testEnv(t);
-  t.match(env, {
-    databaseUrl: /\/test_[0-9a-f]{16}$/,
-    redisUrl: urls.redisUrl,
-    redisPrefix: /^t:[0-9a-f]{16}:$/,
-    natsUrl: urls.natsUrl,
-    namespace: /^t_[0-9a-f]{12}$/,
-  });
-});
+void t.test(
+  'isolatedSystem: all three, with the variables services read, cleaned up by tap',
+  async (t) => {
+    const system = await isolatedSystem(t);
+    t.match(system.vars, {
+      DATABASE_URL: /\/test_[0-9a-f]{16}$/,
+      REDIS_URL: urls.redisUrl,
+      NATS_URL: urls.natsUrl,
+      NATS_NAMESPACE: /^t_[0-9a-f]{12}$/,
+    });
+    t.match(system.redis.prefix, /^t:[0-9a-f]{16}:$/);
+    t.equal(system.nats.namespace, system.vars.NATS_NAMESPACE);
+    t.equal(system.db.url, system.vars.DATABASE_URL);
+  },
+);

@@ -20,17 +20,17 @@ import {
 } from '@app/contracts';
 import { createPrisma, type PrismaClient } from '@app/db';
 import {
-  isolatedDatabase,
-  isolatedNats,
-  isolatedRedis,
+  isolatedSystem,
+  serviceBuilder,
   startSmtpSink,
   type IsolatedNats,
   type SmtpSink,
   type TestLike,
+  type BuildOverrides,
 } from '@app/testing';
 import { provision, type App } from '@app/platform';
-import { buildApp, type Deps } from '../src/app.js';
-import { loadConfig, type Config } from '../src/config.js';
+import * as service from '../src/index.js';
+import { loadConfig, type Config, type Deps } from '../src/index.js';
 
 export const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -63,10 +63,8 @@ export async function testEnv(
   vars: Record<string, string> = {},
   options: { provisioned?: boolean } = {},
 ): Promise<TestEnv> {
-  const [db, nats, redis, sink] = await Promise.all([
-    isolatedDatabase(t),
-    isolatedNats(t),
-    isolatedRedis(t),
+  const [{ db, nats, redis, vars: shared }, sink] = await Promise.all([
+    isolatedSystem(t),
     startSmtpSink(),
   ]);
   t.teardown(() => sink.close());
@@ -79,10 +77,7 @@ export async function testEnv(
     sink,
     prisma,
     vars: {
-      DATABASE_URL: db.url,
-      NATS_URL: nats.url,
-      NATS_NAMESPACE: nats.namespace,
-      REDIS_URL: redis.url,
+      ...shared,
       NOTIFY_REDIS_PREFIX: redis.prefix,
       SMTP_URL: sink.url,
       ADMIN_TOKEN,
@@ -114,22 +109,15 @@ export async function provisionTopology(env: TestEnv): Promise<void> {
  * `vars` over the env's (`undefined` removes a variable); once provisioned, waits until it consumes.
  * Closed in teardown, before the env is torn down.
  */
-export async function build(
-  t: TestLike,
-  overrides: { env?: TestEnv; vars?: Record<string, string | undefined>; deps?: Deps } = {},
-): Promise<Built> {
-  const env = overrides.env ?? (await testEnv(t));
-  const config = loadConfig({ ...env.vars, ...overrides.vars });
-  const app = await buildApp(config, { logger: false, ...overrides.deps });
-  t.teardown(() => app.close());
-  await app.ready();
-  if (env.provisioned) {
-    let pulling = false;
-    void app.notifier.consuming().then(() => (pulling = true));
-    await waitUntil('the consumers to be pulling', () => pulling);
-  }
-  return { app, config, env };
-}
+export const build: (t: TestLike, overrides?: BuildOverrides<TestEnv, Deps>) => Promise<Built> =
+  serviceBuilder(service, (t) => testEnv(t), {
+    async afterStart({ app, env }) {
+      if (!env.provisioned) return;
+      let pulling = false;
+      void app.notifier.consuming().then(() => (pulling = true));
+      await waitUntil('the consumers to be pulling', () => pulling);
+    },
+  });
 
 /** Resolves once the welcome-email consumer has nothing pending or unacknowledged. */
 export function consumerIdle(env: TestEnv, timeoutMs = 30_000): Promise<true> {

@@ -6,12 +6,17 @@ import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from
 import { makeEnvelope, names, topology } from '@app/contracts';
 import { createPrisma, type PrismaClient } from '@app/db';
 import { jwtAlgorithmFor, provision, type App } from '@app/platform';
-import { isolatedDatabase, isolatedNats, isolatedRedis, type IsolatedNats } from '@app/testing';
+import {
+  isolatedSystem,
+  serviceBuilder,
+  type IsolatedNats,
+  type BuildOverrides,
+} from '@app/testing';
 import jwt from '@fastify/jwt';
 import Fastify from 'fastify';
 import type { Redis } from 'ioredis';
-import { buildApp, type Deps } from '../src/app.js';
-import { loadConfig, type Config } from '../src/config.js';
+import * as service from '../src/index.js';
+import type { Config, Deps } from '../src/index.js';
 
 export interface TapLike {
   teardown(fn: () => unknown): void;
@@ -70,11 +75,7 @@ export function keyPair(kind: 'ed25519' | 'p256'): { privateKey: KeyObject; publ
 }
 
 export async function testEnv(t: TapLike, vars: Record<string, string> = {}): Promise<TestEnv> {
-  const [db, redis, nats] = await Promise.all([
-    isolatedDatabase(t),
-    isolatedRedis(t),
-    isolatedNats(t),
-  ]);
+  const { db, redis, nats, vars: shared } = await isolatedSystem(t);
   await provision(nats.jsm, topology({ namespace: nats.namespace }), { check: false });
   const keys = keyPair('ed25519');
   const sign = await jwtSigner(t, keys.privateKey);
@@ -84,10 +85,7 @@ export async function testEnv(t: TapLike, vars: Record<string, string> = {}): Pr
 
   return {
     vars: {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      NATS_URL: nats.url,
-      NATS_NAMESPACE: nats.namespace,
+      ...shared,
       PROFILE_REDIS_PREFIX: redis.prefix,
       JWT_PUBLIC_KEY: keys.publicPem,
       LOG_LEVEL: 'silent',
@@ -144,17 +142,8 @@ export async function testEnv(t: TapLike, vars: Record<string, string> = {}): Pr
 }
 
 /** One app instance on `env` (a new env unless given), ready, closed in teardown. */
-export async function build(
-  t: TapLike,
-  overrides: { env?: TestEnv; vars?: Record<string, string>; deps?: Deps } = {},
-): Promise<Built> {
-  const env = overrides.env ?? (await testEnv(t));
-  const config = loadConfig({ ...env.vars, ...overrides.vars });
-  const app = await buildApp(config, { logger: false, ...overrides.deps });
-  t.teardown(() => app.close());
-  await app.ready();
-  return { app, config, env };
-}
+export const build: (t: TapLike, overrides?: BuildOverrides<TestEnv, Deps>) => Promise<Built> =
+  serviceBuilder(service, testEnv);
 
 /** PATCH /v1/profiles/:id with `body`, and a bearer token unless `token` is undefined. */
 export function patchProfile(app: App, id: string, body: unknown, token?: string) {

@@ -7,15 +7,16 @@ import { topology } from '@app/contracts';
 import { createPrisma, type PrismaClient } from '@app/db';
 import type { App } from '@app/platform';
 import {
-  isolatedDatabase,
-  isolatedNats,
-  isolatedRedis,
+  isolatedSystem,
+  serviceBuilder,
   type IsolatedNats,
   type IsolatedRedis,
   type TestLike,
+  type BuildOverrides,
 } from '@app/testing';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { buildApp, loadConfig, type Config, type Deps } from '../src/index.js';
+import * as service from '../src/index.js';
+import type { Config, Deps } from '../src/index.js';
 
 export const keys = (() => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -48,20 +49,13 @@ export interface Built {
 }
 
 export async function testEnv(t: TestLike, vars: Record<string, string> = {}): Promise<TestEnv> {
-  const [db, redis, nats] = await Promise.all([
-    isolatedDatabase(t),
-    isolatedRedis(t),
-    isolatedNats(t),
-  ]);
+  const { db, redis, nats, vars: shared } = await isolatedSystem(t);
   await provisionStreams(nats.jsm, nats.namespace);
   const prisma = createPrisma(db.url, { max: 2 });
   t.teardown(() => prisma.$disconnect());
   return {
     vars: {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      NATS_URL: nats.url,
-      NATS_NAMESPACE: nats.namespace,
+      ...shared,
       SIGNUP_REDIS_PREFIX: redis.prefix,
       JWT_PRIVATE_KEY: keys.privateKey,
       JWT_PUBLIC_KEY: keys.publicKey,
@@ -82,20 +76,16 @@ export async function testEnv(t: TestLike, vars: Record<string, string> = {}): P
 }
 
 /** One app instance: built, ready, with Redis connected (and the relay running), closed in teardown. */
-export async function build(
-  t: TestLike,
-  overrides: { env?: TestEnv; vars?: Record<string, string>; deps?: Deps } = {},
-): Promise<Built> {
-  const env = overrides.env ?? (await testEnv(t));
-  const config = loadConfig({ ...env.vars, ...overrides.vars });
-  const app = await buildApp(config, overrides.deps);
-  t.teardown(() => app.close());
-  await app.ready();
-  // The limiter lets requests through while Redis connects: wait so limits count from the start.
-  if (app.redis.status !== 'ready') await once(app.redis, 'ready');
-  if (config.SIGNUP_RELAY_ENABLED) await app.outboxRelay.started();
-  return { app, config, env };
-}
+export const build: (t: TestLike, overrides?: BuildOverrides<TestEnv, Deps>) => Promise<Built> =
+  serviceBuilder(service, testEnv, {
+    // Silent by default through LOG_LEVEL, so a test can raise it without passing a logger.
+    deps: { logger: undefined },
+    async afterStart({ app, config }) {
+      // The limiter lets requests through while Redis connects: wait so limits count from the start.
+      if (app.redis.status !== 'ready') await once(app.redis, 'ready');
+      if (config.SIGNUP_RELAY_ENABLED) await app.outboxRelay.started();
+    },
+  });
 
 /** Rows the signup transaction writes, to prove a request wrote all of them or none. */
 export async function counts(env: TestEnv) {
