@@ -23,6 +23,7 @@ import {
   httpError,
   installProblemHandlers,
 } from './errors.js';
+import { corsOrigins } from './config.js';
 import { healthPlugin, type ReadinessCheck } from './health.js';
 import { genReqId, loggerOptions } from './logger.js';
 import { metricsPlugin } from './metrics.js';
@@ -202,4 +203,36 @@ export function createApp(options: CreateAppOptions): App {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return app;
+}
+
+/** What every service's `Deps` starts with: where its logs go (tests capture or silence them). */
+export interface ServiceDeps {
+  /** `false` silences logs; an object overrides pino options; default: pino at `LOG_LEVEL`. */
+  logger?: boolean | LoggerOptions;
+  /** Where log lines go; default stdout. */
+  logStream?: NodeJS.WritableStream;
+}
+
+export interface ServiceAppOptions {
+  name: string;
+  version?: string;
+  /** The shared variables every service's config has (`CommonEnv`). */
+  config: { LOG_LEVEL: string; CORS_ORIGINS: string };
+  deps: ServiceDeps;
+  readiness: Record<string, ReadinessCheck>;
+  trustProxy?: boolean;
+}
+
+/** createApp as every service's buildApp starts: logging and CORS from the shared variables. */
+export function createServiceApp(options: ServiceAppOptions): App {
+  const { config, deps } = options;
+  return createApp({
+    name: options.name,
+    ...(options.version === undefined ? {} : { version: options.version }),
+    logger: deps.logger ?? { level: config.LOG_LEVEL },
+    ...(deps.logStream ? { logStream: deps.logStream } : {}),
+    readiness: options.readiness,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    cors: { origins: corsOrigins(config.CORS_ORIGINS) },
+  });
 }

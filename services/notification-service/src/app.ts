@@ -2,17 +2,15 @@
 // NATS and Postgres plugins, the notifier (consumer, dead-letter worker, redrive jobs), then the
 // admin routes. Readiness: NATS, Postgres and the consumers being provisioned, what the service
 // cannot work without (Redis only counts the admin routes' rate limits).
-import type { LoggerOptions } from 'pino';
 import {
-  corsOrigins,
-  createApp,
-  loggerOptions,
+  createServiceApp,
   natsPlugin,
   natsServers,
   prismaPlugin,
   rateLimiterPlugin,
   redisPlugin,
   type App,
+  type ServiceDeps,
 } from '@app/platform';
 import type { Config } from './config.js';
 import { notifierPlugin } from './plugins/notifier.js';
@@ -20,24 +18,20 @@ import { deadletterRoutes } from './routes/admin/deadletters.js';
 
 export const SERVICE_NAME = 'notification-service';
 
-export interface Deps {
-  /** false silences logs (tests); default: pino at LOG_LEVEL. */
-  logger?: boolean | LoggerOptions;
-  logStream?: NodeJS.WritableStream;
+export interface Deps extends ServiceDeps {
   /** Identifies this process in delivery claims (default host:pid:random). */
   workerId?: string;
 }
 
 export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
-  const app = createApp({
+  const app = createServiceApp({
     name: SERVICE_NAME,
-    logger: deps.logger ?? { ...loggerOptions({ name: SERVICE_NAME }), level: config.LOG_LEVEL },
-    ...(deps.logStream ? { logStream: deps.logStream } : {}),
+    config,
+    deps,
     readiness: {
       nats: () => app.nats.ping(),
       postgres: () => app.prismaPing(),
     },
-    cors: { origins: corsOrigins(config.CORS_ORIGINS) },
   });
   try {
     await app.register(natsPlugin, { servers: natsServers(config.NATS_URL), name: SERVICE_NAME });

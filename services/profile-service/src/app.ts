@@ -3,17 +3,16 @@
 // profile-cache consumer and the outbox relay), then the routes. Readiness depends on Postgres
 // only: with Redis down the service answers from Postgres (x-cache: BYPASS).
 import {
-  corsOrigins,
-  createApp,
+  createServiceApp,
   natsPlugin,
   natsServers,
   prismaPlugin,
   rateLimiterPlugin,
   redisPlugin,
   type App,
+  type ServiceDeps,
 } from '@app/platform';
 import { outboxRelayPlugin } from '@app/outbox';
-import type { LoggerOptions } from 'pino';
 import type { Config } from './config.js';
 import { authPlugin } from './plugins/auth.js';
 import { profilesPlugin } from './plugins/profiles.js';
@@ -22,21 +21,18 @@ import { profileRoutes } from './routes/profiles.js';
 
 export const SERVICE_NAME = 'profile-service';
 
-export interface Deps {
+export interface Deps extends ServiceDeps {
   /** Test hook: runs after every database read of profiles, before the result is cached. */
   afterDbRead?: (ids: string[]) => Promise<void>;
-  logger?: boolean | LoggerOptions;
-  logStream?: NodeJS.WritableStream;
 }
 
 export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
-  const app = createApp({
+  const app = createServiceApp({
     name: SERVICE_NAME,
     version: '0.1.0',
-    logger: deps.logger ?? { level: config.LOG_LEVEL },
-    ...(deps.logStream ? { logStream: deps.logStream } : {}),
+    config,
+    deps,
     readiness: { postgres: () => app.prismaPing() },
-    cors: { origins: corsOrigins(config.CORS_ORIGINS) },
   });
 
   await app.register(prismaPlugin, {

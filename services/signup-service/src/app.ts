@@ -2,14 +2,13 @@
 // health, metrics, OpenAPI): plugins first (Postgres, Redis, NATS, tokens, limits, outbox relay),
 // then routes. Tests call it with their own config; server.ts with the environment's.
 import {
-  corsOrigins,
-  createApp,
+  createServiceApp,
   natsPlugin,
   natsServers,
   prismaPlugin,
   redisPlugin,
   type App,
-  type CreateAppOptions,
+  type ServiceDeps,
 } from '@app/platform';
 import { outboxRelayPlugin, type OutboxRelayPluginOptions } from '@app/outbox';
 import type { Config } from './config.js';
@@ -22,23 +21,18 @@ import { signupRoutes } from './routes/signup.js';
 
 export const SERVICE_NAME = 'signup-service';
 
-export interface Deps {
-  /** `false` silences logs; an object overrides pino options; default: LOG_LEVEL. */
-  logger?: CreateAppOptions['logger'];
-  /** Where logs go (tests capture them); default stdout. */
-  logStream?: NodeJS.WritableStream;
+export interface Deps extends ServiceDeps {
   /** Relay overrides for tests (e.g. `afterPublish` to simulate a crash). */
   relay?: OutboxRelayPluginOptions['relay'];
 }
 
 export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
-  const app = createApp({
+  const app = createServiceApp({
     name: SERVICE_NAME,
     version: '0.1.0',
-    logger: deps.logger ?? { level: config.LOG_LEVEL },
-    ...(deps.logStream ? { logStream: deps.logStream } : {}),
+    config,
+    deps,
     trustProxy: config.SIGNUP_TRUST_PROXY,
-    cors: { origins: corsOrigins(config.CORS_ORIGINS) },
     // NATS is deliberately not a readiness check: while it is down the outbox keeps the events.
     readiness: { postgres: () => app.prismaPing() },
   });
