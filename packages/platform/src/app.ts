@@ -87,9 +87,9 @@ function conversionSchema(schema: unknown): TSchema | undefined {
  * Standard output, written synchronously: pino's default asynchronous stream writes a line from
  * the thread pool while newer lines queue, and the flush it does on exit writes the queued ones
  * first, so the last lines before an exit came out of order (or not at all). The blocking write
- * costs about 7% of a bare route's requests/s with a line per request (`info`), nothing at `warn`
- * (README, LOG_LEVEL): the price of logs that say what happened in the order it happened, up to a
- * crash. One stream for the process.
+ * has a cost with a line per request (`info`; README, LOG_LEVEL, has the figure) and none at
+ * `warn`: the price of logs that say what happened in the order it happened, up to a crash. One
+ * stream for the process.
  */
 let stdoutStream: DestinationStream | undefined;
 function stdout(): DestinationStream {

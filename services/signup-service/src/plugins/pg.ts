@@ -1,6 +1,6 @@
 // The Postgres pool of the signup hot path as `app.pg`: the signup transaction and the
 // idempotency-key statements run as parameterised SQL on it, because through Prisma the same path
-// cost far more than the 10% the project allows (README, Performance). Everything else uses
+// cost more CPU per signup than the project allows (README, Data access). Everything else uses
 // platform's `app.prisma`.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
