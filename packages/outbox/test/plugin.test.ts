@@ -65,6 +65,12 @@ void t.test('starts once NATS first connects, publishes, and stops on close', as
     got.map((m) => m.id),
     written.map((w) => w.id),
   );
+  // A consumer can hold a message before the relay has its PubAck; the rows are marked published
+  // after every count for them is in, so wait for that (bounded) before reading /metrics.
+  for (const deadline = Date.now() + 30_000; (await pendingCount(databaseUrl)) > 0;) {
+    if (Date.now() > deadline) throw new Error('the relay did not mark its rows published');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   const metrics = await app.inject({ method: 'GET', url: '/metrics' });
   t.match(
     metrics.body,
