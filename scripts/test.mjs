@@ -27,7 +27,8 @@ const SYSTEM = [
 const DEFAULT = ['packages/*/test/**', 'services/*/test/**', 'deploy/test/**'];
 
 const TIERS = {
-  default: { name: 'unit + integration', jobs: 2, timeoutS: 180 },
+  // Room for a file of several system-sized tests (a redrive of hundreds) on a loaded machine.
+  default: { name: 'unit + integration', jobs: 2, timeoutS: 300 },
   // One file at a time, and time for a file that starts a dozen processes on a busy machine.
   system: { name: 'system', jobs: 1, timeoutS: 900 },
 };
