@@ -69,8 +69,7 @@ export function serviceBuilder<
 ): (t: TestLike, overrides?: BuildOverrides<E, D>) => Promise<Built<A, C, E>> {
   return async (t, overrides = {}) => {
     const env = overrides.env ?? (await makeEnv(t));
-    const deps =
-      options.deps || overrides.deps ? ({ ...options.deps, ...overrides.deps } as D) : undefined;
+    const deps = { ...options.deps, ...overrides.deps } as D;
     const { app, config } = await startApp(t, service, { ...env.vars, ...overrides.vars }, deps);
     const built = { app, config, env };
     await options.afterStart?.(built);
