@@ -19,3 +19,4 @@ export * from './plugins/redis.js';
 export * from './plugins/nats.js';
 export * from './plugins/prisma.js';
 export * from './plugins/rate-limiter.js';
+export * from './log-destination.js';

@@ -1,7 +1,7 @@
 import createError from '@fastify/error';
 import { Type } from '@sinclair/typebox';
 import t, { type Test } from 'tap';
-import { createApp, httpError, type CreateAppOptions } from '../src/index.js';
+import { createApp, httpError, redactSecrets, type CreateAppOptions } from '../src/index.js';
 import { logSink } from './helpers.js';
 
 function build(t: Test, options: Partial<CreateAppOptions> = {}) {
@@ -270,6 +270,90 @@ void t.test('logs redact passwords in bodies and authorization headers', async (
   t.notMatch(sink.text(), 'correct horse');
   t.notMatch(sink.text(), 'secret-token-xyz');
   t.notMatch(sink.text(), 'tok-123');
+});
+
+void t.test(
+  'secrets are redacted in errors, arrays and deep objects, never in place',
+  async (t) => {
+    const { app, sink } = build(t);
+    const err = Object.assign(new Error('upstream refused'), {
+      headers: { authorization: 'Bearer err-secret' },
+    });
+    const logged = {
+      err,
+      list: [{ password: 'in-an-array' }, 'plain'],
+      a: { b: { c: { d: { e: { privateKey: 'six-deep' } } } } },
+      headers: Object.assign(Object.create(null) as Record<string, string>, {
+        cookie: 'sid=null-proto-secret',
+      }),
+    };
+    app.log.warn(logged, 'with secrets');
+    const line = await sink.waitFor((l) => l.msg === 'with secrets');
+    t.match(line, {
+      err: { message: 'upstream refused', headers: { authorization: '[REDACTED]' } },
+      list: [{ password: '[REDACTED]' }, 'plain'],
+      a: { b: { c: { d: { e: { privateKey: '[REDACTED]' } } } } },
+      headers: { cookie: '[REDACTED]' },
+    });
+    t.match((line.err as { stack: string }).stack, /Error: upstream refused/, 'still an error');
+    for (const secret of ['err-secret', 'in-an-array', 'six-deep', 'null-proto-secret']) {
+      t.notMatch(sink.text(), secret);
+    }
+    t.equal(err.headers.authorization, 'Bearer err-secret', "the caller's objects are unchanged");
+    t.equal(logged.list[0], logged.list[0]);
+    t.same(logged.a.b.c.d.e, { privateKey: 'six-deep' });
+  },
+);
+
+void t.test('redactSecrets returns what holds no secret as it is', async (t) => {
+  const clean = { a: { b: [1, 2, { c: 'x' }] }, when: new Date(0) };
+  t.equal(redactSecrets(clean), clean);
+  class Holder {
+    password = 'left to its serializer';
+  }
+  const holder = new Holder();
+  t.equal(redactSecrets({ holder }).holder, holder, 'class instances are not walked');
+  const out = redactSecrets({ keep: clean, token: 't' });
+  t.equal(out.keep, clean, 'untouched branches are shared, not copied');
+  t.equal(out.token, '[REDACTED]');
+});
+
+void t.test('one log line per request, with the request and the answer', async (t) => {
+  const { app, sink } = build(t);
+  app.get('/hello/:name', async () => ({ ok: true }));
+  const res = await app.inject({ method: 'GET', url: '/hello/ann?x=1' });
+  t.equal(res.statusCode, 200);
+  const line = await sink.waitFor((l) => l.msg === 'request completed');
+  t.match(line, {
+    level: 'info',
+    requestId: res.headers['x-request-id'],
+    req: { method: 'GET', url: '/hello/ann?x=1' },
+    res: { statusCode: 200 },
+    responseTime: Number,
+  });
+  await app.inject({ method: 'GET', url: '/nowhere' });
+  await sink.waitFor(
+    (l) =>
+      l.msg === 'request completed' &&
+      l.req !== undefined &&
+      (l.res as { statusCode: number }).statusCode === 404,
+  );
+  t.equal(
+    sink.lines.filter((l) => l.msg === 'incoming request').length,
+    0,
+    'no arrival line at info',
+  );
+  t.equal(sink.lines.filter((l) => l.msg === 'request completed').length, 2);
+
+  const debug = build(t, { logger: { level: 'debug' } });
+  debug.app.get('/hello', async () => ({ ok: true }));
+  await debug.app.inject({ method: 'GET', url: '/hello' });
+  await debug.sink.waitFor((l) => l.msg === 'request completed');
+  t.match(
+    debug.sink.lines.find((l) => l.msg === 'incoming request'),
+    { level: 'debug', req: { method: 'GET', url: '/hello' } },
+    'the arrival is logged at debug',
+  );
 });
 
 void t.test('health: live, ready, a failing check and shutdown', async (t) => {
