@@ -24,8 +24,6 @@ export interface MetricsPluginOptions {
   path?: string;
 }
 
-const startTimes = new WeakMap<object, bigint>();
-
 export const metricsPlugin = fp<MetricsPluginOptions>(
   async (app: FastifyInstance, options) => {
     const registry = new Registry();
@@ -40,22 +38,25 @@ export const metricsPlugin = fp<MetricsPluginOptions>(
     });
     app.decorate('metrics', { registry, httpRequestDuration });
 
-    app.addHook('onRequest', async (request) => {
-      startTimes.set(request, process.hrtime.bigint());
-    });
-    app.addHook('onResponse', async (request, reply) => {
-      const start = startTimes.get(request);
-      if (start === undefined) return;
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      httpRequestDuration.observe(
-        {
+    // One callback hook and Fastify's own clock (reply.elapsedTime): no start time to keep per
+    // request. The child of each label set is kept, so a request does not hash its labels again.
+    type Child = ReturnType<typeof httpRequestDuration.labels>;
+    const children = new Map<string, Child>();
+    app.addHook('onResponse', (request, reply, done) => {
+      // Unmatched URLs share one label value: a scanner must not create a series per URL.
+      const route = request.routeOptions.url ?? '(unmatched)';
+      const key = `${request.method} ${reply.statusCode} ${route}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        child = httpRequestDuration.labels({
           method: request.method,
-          // Unmatched URLs share one label value: a scanner must not create a series per URL.
-          route: request.routeOptions.url ?? '(unmatched)',
+          route,
           status_code: String(reply.statusCode),
-        },
-        seconds,
-      );
+        });
+        children.set(key, child);
+      }
+      child.observe(reply.elapsedTime / 1000);
+      done();
     });
 
     app.get(

@@ -49,6 +49,9 @@ export const redisPlugin = fp<RedisPluginOptions>(
       // Lazy mode needs the queue, since its first command is what opens the connection.
       enableOfflineQueue: lazy,
       maxRetriesPerRequest: 1,
+      // Commands issued in one turn of the event loop (concurrent requests' reads, fills, leases)
+      // leave in one write and one round trip, as the Batcher does for MGETs.
+      enableAutoPipelining: true,
       retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 6), 5000),
     });
 
