@@ -39,15 +39,10 @@ void t.test('unknown id: 404, cached; a signup clears it; the next read is 200',
     await h.redis.set(keys.entry(late), negative, 'PX', 30_000);
     await h.signedUp(late);
     // A fill of "not found" (version 0) that read Postgres before the signup is refused.
-    const stored = await h.redis.eval(
-      FILL_SCRIPT,
-      2,
-      keys.entry(late),
-      keys.lease(late),
-      '0',
-      negative,
-      '30000',
-      '',
+    const stored = await FILL_SCRIPT.run(
+      h.redis,
+      [keys.entry(late), keys.lease(late)],
+      ['0', negative, '30000', ''],
     );
     t.equal(stored, 0, 'the stale negative fill is refused');
     const res = await app.inject({ method: 'GET', url: `/v1/profiles/${late}` });

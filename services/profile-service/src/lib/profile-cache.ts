@@ -6,7 +6,7 @@
 // circuit breaker + bulkhead so that a sick Redis costs Postgres a bounded number of reads.
 // The batch read takes the same path per id (shared flights, leases, CAS fills), with one query
 // for the ids it holds the lease for. Lookups of reads that arrive together go to Redis as one
-// MGET (platform's Batcher).
+// MGET and their misses to Postgres as one query (platform's Batcher); the scripts run by SHA.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@app/contracts';
 import { Batcher } from '@app/platform';
@@ -98,6 +98,7 @@ export class ProfileCache {
   private readonly repairs = new Set<NodeJS.Timeout>();
   private closed = false;
   private readonly gets: Batcher<string, string | null>;
+  private readonly reads: Batcher<string, PublicProfile | null>;
 
   constructor(private readonly o: ProfileCacheOptions) {
     this.gets = new Batcher((keys) => o.redis.mget(keys), {
@@ -107,6 +108,14 @@ export class ProfileCache {
         o.metrics.getBatchKeys.inc(keys);
       },
     });
+    // The misses of one turn, whichever requests they come from, are one query.
+    this.reads = new Batcher(
+      async (ids) => {
+        const rows = new Map((await this.readDb(ids)).map((p) => [p.id, p]));
+        return ids.map((id) => rows.get(id) ?? null);
+      },
+      { key: (id) => id },
+    );
   }
 
   /** The in-process tier's answer (a HIT), synchronously; undefined: not there, ask `load`. */
@@ -200,12 +209,10 @@ export class ProfileCache {
    * is read from Postgres next and no slow "not found" read can put the 404 back.
    */
   async clearNegative(id: string): Promise<boolean> {
-    const result = await this.o.redis.eval(
-      CLEAR_NEGATIVE_SCRIPT,
-      1,
-      this.o.keys.entry(id),
-      encodeFloor(1),
-      String(this.o.negativeTtlMs + this.o.ttlMs),
+    const result = await CLEAR_NEGATIVE_SCRIPT.run(
+      this.o.redis,
+      [this.o.keys.entry(id)],
+      [encodeFloor(1), String(this.o.negativeTtlMs + this.o.ttlMs)],
     );
     return result === 1;
   }
@@ -306,37 +313,33 @@ export class ProfileCache {
     return merge(merge(results, filled), waited);
   }
 
-  /** Takes each id's lease and reads its entry in the same step (one round trip for all). */
+  /**
+   * Takes each id's lease and reads its entry in the same step (one round trip for all: the
+   * client pipelines what is issued in one turn, these and other requests' commands alike).
+   */
   private async tryLeases(
     ids: string[],
   ): Promise<Array<{ token: string | null; raw: string | null }>> {
     const tokens = ids.map(() => randomUUID());
-    const replies = await this.o.breaker.run(async () => {
-      const pipeline = this.o.redis.pipeline();
-      ids.forEach((id, i) =>
-        pipeline.eval(
-          LEASE_SCRIPT,
-          2,
-          this.o.keys.entry(id),
-          this.o.keys.lease(id),
-          tokens[i]!,
-          String(this.o.leaseMs),
+    const replies = await this.o.breaker.run(() =>
+      Promise.all(
+        ids.map(
+          (id, i) =>
+            LEASE_SCRIPT.run(
+              this.o.redis,
+              [this.o.keys.entry(id), this.o.keys.lease(id)],
+              [tokens[i]!, String(this.o.leaseMs)],
+            ) as Promise<[number, string | null]>,
         ),
-      );
-      const answers = await pipeline.exec();
-      if (!answers) throw new Error('lease pipeline discarded');
-      return answers.map(([err, reply]) => {
-        if (err) throw err;
-        return reply as [number, string | null];
-      });
-    });
+      ),
+    );
     return replies.map(([got, raw], i) => ({ token: got === 1 ? tokens[i]! : null, raw }));
   }
 
   private releaseLease(id: string, token: string): void {
-    this.o.redis
-      .eval(RELEASE_LEASE_SCRIPT, 1, this.o.keys.lease(id), token)
-      .catch((err: unknown) => this.o.log.warn({ err, id }, 'lease not released; it expires'));
+    RELEASE_LEASE_SCRIPT.run(this.o.redis, [this.o.keys.lease(id)], [token]).catch((err: unknown) =>
+      this.o.log.warn({ err, id }, 'lease not released; it expires'),
+    );
   }
 
   private async waitThenFill(ids: string[]): Promise<Map<string, ReadResult>> {
@@ -388,8 +391,7 @@ export class ProfileCache {
     items: Array<{ id: string; token: string }>,
   ): Promise<Map<string, ReadResult>> {
     if (items.length === 0) return new Map();
-    const rows = await this.readDb(items.map((item) => item.id));
-    const found = new Map(rows.map((p) => [p.id, toCached(p)]));
+    const found = await this.readMany(items.map((item) => item.id));
     await Promise.all(
       items.map(async ({ id, token }) => {
         try {
@@ -404,9 +406,16 @@ export class ProfileCache {
 
   private async bypass(ids: string[]): Promise<Map<string, ReadResult>> {
     if (ids.length === 0) return new Map();
-    const rows = await this.readDb(ids);
-    const found = new Map(rows.map((p) => [p.id, toCached(p)]));
+    const found = await this.readMany(ids);
     return new Map(ids.map((id) => [id, { profile: found.get(id) ?? null, source: 'BYPASS' }]));
+  }
+
+  /** The profiles of `ids` found in Postgres, read with the other misses of the same turn. */
+  private async readMany(ids: string[]): Promise<Map<string, CachedProfile>> {
+    const rows = await Promise.all(ids.map((id) => this.reads.submit(id)));
+    const found = new Map<string, CachedProfile>();
+    for (const row of rows) if (row) found.set(row.id, toCached(row));
+    return found;
   }
 
   private async readDb(ids: string[]): Promise<PublicProfile[]> {
@@ -440,15 +449,10 @@ export class ProfileCache {
       encoded = encodeNegative(now + ttl);
       version = 0;
     }
-    const stored = await this.o.redis.eval(
-      FILL_SCRIPT,
-      2,
-      this.o.keys.entry(id),
-      this.o.keys.lease(id),
-      String(version),
-      encoded,
-      String(ttl),
-      token,
+    const stored = await FILL_SCRIPT.run(
+      this.o.redis,
+      [this.o.keys.entry(id), this.o.keys.lease(id)],
+      [String(version), encoded, String(ttl), token],
     );
     this.o.metrics.fills.inc({ result: stored === 1 ? 'stored' : 'refused' });
   }
