@@ -112,8 +112,9 @@ process.stderr.write(
   `tests (${tier.name} tier): ${named.length || files.length} file(s), ${tier.jobs} at a time\n`,
 );
 
+// The workspace's tap, also when this script runs without pnpm (`node scripts/test.mjs <file>`).
 const child = spawn(
-  'tap',
+  join(ROOT, 'node_modules', '.bin', 'tap'),
   ['--reporter=tap', `--jobs=${tier.jobs}`, `--timeout=${tier.timeoutS}`, ...tapArgs, ...files],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], shell: false },
 );
