@@ -78,8 +78,8 @@ export function commonServiceEnv(env: BenchEnv, port: number): Record<string, st
     NATS_NAMESPACE: env.namespace,
     PORT: String(port),
     HOST: '127.0.0.1',
-    // Request logging would measure pino, not the service; warnings and errors still show.
-    LOG_LEVEL: 'warn',
+    // What ships (deploy/k8s/base/config.env, docker-compose.yml): a line per request.
+    LOG_LEVEL: 'info',
     JWT_PRIVATE_KEY: env.jwtPrivateKey,
     JWT_PUBLIC_KEY: env.jwtPublicKey,
     ADMIN_TOKEN: env.adminToken,

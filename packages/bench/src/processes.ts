@@ -17,6 +17,7 @@ export const SERVER_CPUS = '1';
 export const LOAD_CPUS = '0';
 
 const track = killOnExit;
+const TAIL_BYTES = 6000;
 
 /**
  * Pins this process (the load generator) to core 0 and reports whether children can go to core 1.
@@ -60,6 +61,8 @@ export interface ChildOptions {
   /** Pass an IPC channel (for bench-owned workers that report over process.send). */
   ipc?: boolean;
   args?: string[];
+  /** Node flags before the script (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 export interface Child {
@@ -87,6 +90,7 @@ function baseEnv(): Record<string, string> {
 
 export function startChild(options: ChildOptions): Child {
   const nodeArgs = [
+    ...(options.nodeArgs ?? []),
     ...(options.script.endsWith('.ts') ? ['--import=tsx', '--conditions=app-source'] : []),
     options.script,
     ...(options.args ?? []),
@@ -100,10 +104,18 @@ export function startChild(options: ChildOptions): Child {
     stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   track(child);
-  let tail = '';
+  // The pipes are drained as a container runtime drains them, keeping the last chunks only (a
+  // service at info writes a line per request: copying all of it would load the bench's core).
+  const chunks: Buffer[] = [];
+  let kept = 0;
   const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-6000);
+    chunks.push(chunk);
+    kept += chunk.length;
+    while (chunks.length > 1 && kept - (chunks[0] as Buffer).length >= TAIL_BYTES) {
+      kept -= (chunks.shift() as Buffer).length;
+    }
   };
+  const tailText = () => Buffer.concat(chunks).toString('utf8').slice(-TAIL_BYTES);
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exit = new Promise<string>((resolve) => {
@@ -116,13 +128,13 @@ export function startChild(options: ChildOptions): Child {
     label: options.label,
     process: child,
     pid: child.pid ?? -1,
-    output: () => tail,
+    output: tailText,
     exited: hasExited,
     guard<T>(promise: Promise<T>): Promise<T> {
       return Promise.race([
         promise,
         exit.then((how) => {
-          throw new Error(`${options.label} exited (${how}) unexpectedly. Output:\n${tail}`);
+          throw new Error(`${options.label} exited (${how}) unexpectedly. Output:\n${tailText()}`);
         }),
       ]);
     },

@@ -26,6 +26,7 @@ export async function startService(
   name: ServiceName,
   extraEnv: Record<string, string> = {},
   label: string = name,
+  nodeArgs: string[] = [],
 ): Promise<RunningService> {
   const dir = serviceDir(name);
   const script = serviceEntry(dir);
@@ -36,6 +37,7 @@ export async function startService(
     env: { ...commonServiceEnv(env, port), ...extraEnv },
     pinning: ctx.pinning,
     label,
+    nodeArgs,
   });
   ctx.teardown(() => child.stop());
   const url = `http://127.0.0.1:${port}`;

@@ -4,11 +4,13 @@ import { notifyBacklogMemory } from './notify-backlog-memory.js';
 import { notifyThroughput } from './notify-throughput.js';
 import { profileRead } from './profile-read.js';
 import { profileStampede } from './profile-stampede.js';
+import { requestCostsScenario } from './request-costs.js';
 import { signupSlowSmtp } from './signup-slow-smtp.js';
 import { signupToEvent } from './signup-to-event.js';
 
 export const scenarios: readonly Scenario[] = [
   profileRead,
+  requestCostsScenario,
   profileStampede,
   signupToEvent,
   signupSlowSmtp,
