@@ -3,7 +3,7 @@
 // request ids that follow a request across services through the `x-request-id` header.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { stdTimeFunctions, type LoggerOptions } from 'pino';
+import type { LoggerOptions } from 'pino';
 
 /** Field names whose values are never logged. An idempotency key is not one: it is not secret. */
 export const REDACTED_FIELDS = [
@@ -68,6 +68,29 @@ export function redactSecrets<T>(value: T, depth = 0): T {
   return (copy ?? value) as T;
 }
 
+let lastMs = Number.NaN;
+let lastTime = '';
+/**
+ * pino's `isoTime`, formatted once per millisecond: a busy service logs many lines within one, and
+ * `toISOString` was a tenth of what a request line cost.
+ */
+export function isoTimeCached(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
+/** What the `req` serializer reads: a Fastify request, or node's IncomingMessage. */
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
 export interface LoggerOptionsInput {
   level?: string;
   /** The service name, logged as `service` on every line. */
@@ -79,7 +102,17 @@ export function loggerOptions({ level = 'info', name }: LoggerOptionsInput): Log
   return {
     level,
     base: { service: name },
-    timestamp: stdTimeFunctions.isoTime,
+    timestamp: isoTimeCached,
+    serializers: {
+      // A request in a log line (every request's, at info): what an operator filters on, and the
+      // client's address as the app sees it (`request.ip` follows TRUST_PROXY). Fastify's default
+      // also has the Host header and the client's port, a third of the line for nothing.
+      req: (req: LoggedRequest) => ({
+        method: req.method,
+        url: req.url,
+        remoteAddress: req.ip ?? req.socket?.remoteAddress,
+      }),
+    },
     formatters: {
       // Level names, not numbers: what people grep for and what log pipelines map directly.
       level: (label) => ({ level: label }),

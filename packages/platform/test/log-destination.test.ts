@@ -19,6 +19,7 @@ function runFixture(
   t: Test,
   mode: string,
   until?: (line: Record<string, unknown>) => boolean,
+  options: { lines?: number; stalledReader?: boolean } = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -26,17 +27,24 @@ function runFixture(
       ['--import=tsx', '--conditions=app-source', 'test/fixtures/log-exit.ts', mode],
       {
         cwd: packageDir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, LINES: '5000' },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        env: { ...process.env, LINES: String(options.lines ?? 5000) },
       },
     );
+    const stdout = child.stdout!;
+    const stderrStream = child.stderr!;
+    if (options.stalledReader) {
+      // Nothing is read until the child says it has logged everything: its pipe fills up.
+      stdout.pause();
+      child.once('message', () => stdout.resume());
+    }
     t.teardown(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     const lines: Array<Record<string, unknown>> = [];
     let buffered = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
+    stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
       let i;
       while ((i = buffered.indexOf('\n')) >= 0) {
@@ -46,7 +54,7 @@ function runFixture(
         if (until?.(line)) child.kill('SIGTERM');
       }
     });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    stderrStream.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ lines, code, signal, stderr }));
   });
@@ -89,5 +97,20 @@ void t.test('a lone line on a quiet process appears while it keeps running', asy
   t.same(
     run.lines.map((l) => l.msg),
     ['alone'],
+  );
+});
+
+void t.test('a reader that stops does not stop the process, and loses nothing', async (t) => {
+  // 40,000 lines (about 4 MB) into a pipe of 64 KiB that nobody reads: the child must go on to tell
+  // its parent it is done (it could not if a write waited for the pipe), then every line arrives.
+  const lines = 40_000;
+  const run = await runFixture(t, 'flood', (line) => line.n === lines - 1, {
+    lines,
+    stalledReader: true,
+  });
+  t.equal(run.code, 0, run.stderr);
+  t.same(
+    numbers(run),
+    Array.from({ length: lines }, (_, n) => n),
   );
 });
