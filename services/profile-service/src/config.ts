@@ -2,11 +2,13 @@
 // only place that reads the environment (server.ts passes process.env; tests pass an object).
 import {
   BoolEnv,
-  checkJwtKeys,
   CommonEnv,
+  ConfigError,
   IntEnv,
   loadConfig as loadEnv,
+  loadJwtKeys,
   PortEnv,
+  withPemNewlines,
 } from '@app/platform';
 import { Type, type Static } from '@sinclair/typebox';
 import { CACHE_SCHEMA_VERSION } from './lib/cache-keys.js';
@@ -14,11 +16,27 @@ import { CACHE_SCHEMA_VERSION } from './lib/cache-keys.js';
 export const ConfigSchema = Type.Object({
   ...CommonEnv,
   PORT: PortEnv(3002),
-  JWT_PUBLIC_KEY: Type.String({
-    minLength: 1,
-    description:
-      'the PEM public key (Ed25519 for EdDSA, or P-256 for ES256) that verifies access tokens',
-  }),
+  JWT_PUBLIC_KEY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'the PEM public key (Ed25519 for EdDSA, or P-256 for ES256) that verifies access tokens',
+    }),
+  ),
+  JWT_PREVIOUS_PUBLIC_KEYS: Type.Optional(
+    Type.String({
+      description:
+        'optional: PEM public keys (concatenated blocks) retired from signing, still accepted ' +
+        'during a rotation',
+    }),
+  ),
+  JWT_JWKS_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s]+$',
+      description:
+        "an http(s) URL of signup-service's JWK Set (http://signup-service:3001/.well-known/jwks.json)",
+    }),
+  ),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'signup-service' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'app' }),
   PROFILE_REDIS_PREFIX: Type.String({ default: '' }),
@@ -52,9 +70,30 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 
-/** Validates the environment; a key that is neither Ed25519 nor P-256 fails here, at start-up. */
+/**
+ * Validates the environment. Tokens are verified with JWT_PUBLIC_KEY (and JWT_PREVIOUS_PUBLIC_KEYS),
+ * with the JWK Set at JWT_JWKS_URL, or both, so one of the two must be set; a key that is neither
+ * Ed25519 nor P-256 fails here, at start-up, named with its block.
+ */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const config = loadEnv(ConfigSchema, env);
-  checkJwtKeys({ JWT_PUBLIC_KEY: config.JWT_PUBLIC_KEY });
+  const fixed = withPemNewlines(env, ['JWT_PUBLIC_KEY', 'JWT_PREVIOUS_PUBLIC_KEYS']);
+  const config = loadEnv(ConfigSchema, fixed);
+  const problems: Array<{ variable: string; problem: string }> = [];
+  if (config.JWT_PUBLIC_KEY === undefined && config.JWT_JWKS_URL === undefined) {
+    problems.push({
+      variable: 'JWT_PUBLIC_KEY',
+      problem: 'required, missing (or set JWT_JWKS_URL to verify with the JWK Set)',
+    });
+  }
+  try {
+    loadJwtKeys({
+      JWT_PUBLIC_KEY: config.JWT_PUBLIC_KEY,
+      JWT_PREVIOUS_PUBLIC_KEYS: config.JWT_PREVIOUS_PUBLIC_KEYS,
+    });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

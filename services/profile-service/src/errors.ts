@@ -1,6 +1,6 @@
 // Every HTTP error profile-service answers with, each a problem+json with a stable code, made here
 // and nowhere else (platform's httpError gives them the one shape).
-import { httpError } from '@app/platform';
+import { DEPENDENCY_RETRY_AFTER_SECONDS, httpError } from '@app/platform';
 
 export const errors = {
   profileNotFound: (id: string) =>
@@ -16,5 +16,13 @@ export const errors = {
       'Too many profile reads in flight',
       'The database read limit is reached; retry shortly',
       { retryAfterSeconds },
+    ),
+  jwksUnavailable: () =>
+    httpError(
+      503,
+      'DEPENDENCY_UNAVAILABLE',
+      'A service this request needs is unavailable',
+      `The keys that verify tokens cannot be fetched right now. Retry in ${DEPENDENCY_RETRY_AFTER_SECONDS} s.`,
+      { retryAfterSeconds: DEPENDENCY_RETRY_AFTER_SECONDS },
     ),
 } as const;

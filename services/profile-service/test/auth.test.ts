@@ -1,6 +1,7 @@
 // Access tokens: the configured public key decides the one algorithm accepted (Ed25519: EdDSA,
 // P-256: ES256, as signup-service signs with either); a token of any other algorithm is a 401,
-// and a key of any other type stops the service at start-up, naming JWT_PUBLIC_KEY.
+// and a key of any other type stops the service at start-up, naming JWT_PUBLIC_KEY (or the block
+// of JWT_PREVIOUS_PUBLIC_KEYS). Verification by kid, rotation and the JWK Set: jwks.test.ts.
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { ConfigError } from '@app/platform';
 import t from 'tap';
@@ -76,3 +77,66 @@ void t.test('any other key type is a configuration error naming JWT_PUBLIC_KEY',
   }
   t.doesNotThrow(() => loadConfig({ JWT_PUBLIC_KEY: keyPair('p256').publicPem }), 'P-256');
 });
+
+void t.test(
+  'JWT_PREVIOUS_PUBLIC_KEYS and JWT_JWKS_URL: each bad block or missing key is named',
+  async (t) => {
+    const problemsOf = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        t.type(err, ConfigError);
+        return (err as ConfigError).problems;
+      }
+      t.fail('no error');
+      return [];
+    };
+    const current = keyPair('ed25519').publicPem;
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+    t.same(
+      problemsOf({
+        JWT_PUBLIC_KEY: current,
+        JWT_PREVIOUS_PUBLIC_KEYS: keyPair('p256').publicPem + rsa,
+      }),
+      [
+        {
+          variable: 'JWT_PREVIOUS_PUBLIC_KEYS',
+          problem: 'block 2 of 2 must be an Ed25519 or P-256 key, not rsa',
+        },
+      ],
+    );
+    t.same(problemsOf({}), [
+      {
+        variable: 'JWT_PUBLIC_KEY',
+        problem: 'required, missing (or set JWT_JWKS_URL to verify with the JWK Set)',
+      },
+    ]);
+    t.same(
+      problemsOf({ JWT_JWKS_URL: 'http://signup:3001/jwks', JWT_PREVIOUS_PUBLIC_KEYS: current }),
+      [
+        {
+          variable: 'JWT_PREVIOUS_PUBLIC_KEYS',
+          problem: 'needs the key that signs now next to it (JWT_PUBLIC_KEY)',
+        },
+      ],
+    );
+    t.same(
+      problemsOf({ JWT_JWKS_URL: 'signup:3001' }).map((p) => p.variable),
+      ['JWT_JWKS_URL'],
+    );
+    t.doesNotThrow(
+      () => loadConfig({ JWT_JWKS_URL: 'http://signup-service:3001/.well-known/jwks.json' }),
+      'the JWK Set alone',
+    );
+    t.doesNotThrow(
+      () =>
+        loadConfig({
+          JWT_PUBLIC_KEY: current,
+          JWT_PREVIOUS_PUBLIC_KEYS: keyPair('p256').publicPem + keyPair('ed25519').publicPem,
+        }),
+      'a key and two previous ones',
+    );
+  },
+);

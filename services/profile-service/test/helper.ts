@@ -47,8 +47,8 @@ export interface Built {
 }
 
 /**
- * A signer for `privateKey` through @fastify/jwt (fast-jwt), the JOSE implementation the service
- * verifies with, with the algorithm the key is for (Ed25519: EdDSA, P-256: ES256).
+ * A signer for `privateKey` through @fastify/jwt (fast-jwt), a JOSE implementation other than the
+ * service's (jose), with the algorithm the key is for (Ed25519: EdDSA, P-256: ES256).
  */
 export async function jwtSigner(t: TapLike, privateKey: KeyObject): Promise<Signer> {
   const publicPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
