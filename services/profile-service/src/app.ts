@@ -53,6 +53,8 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
   await app.register(rateLimiterPlugin, { prefix: config.PROFILE_REDIS_PREFIX });
   await app.register(authPlugin, {
     publicKey: config.JWT_PUBLIC_KEY,
+    previousPublicKeys: config.JWT_PREVIOUS_PUBLIC_KEYS,
+    jwksUrl: config.JWT_JWKS_URL,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
   });

@@ -16,6 +16,7 @@ import { fingerprintSecret } from './lib/idempotency.js';
 import { pgPlugin } from './plugins/pg.js';
 import { rateLimitsPlugin } from './plugins/rate-limits.js';
 import { tokensPlugin } from './plugins/tokens.js';
+import { jwksRoutes } from './routes/jwks.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { signupRoutes } from './routes/signup.js';
 
@@ -32,7 +33,6 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
     version: '0.1.0',
     config,
     deps,
-    trustProxy: config.SIGNUP_TRUST_PROXY,
     // NATS is deliberately not a readiness check: while it is down the outbox keeps the events.
     readiness: { postgres: () => app.prismaPing() },
   });
@@ -59,6 +59,7 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
   await app.register(tokensPlugin, {
     privateKey: config.JWT_PRIVATE_KEY,
     publicKey: config.JWT_PUBLIC_KEY,
+    previousPublicKeys: config.JWT_PREVIOUS_PUBLIC_KEYS,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.SIGNUP_TOKEN_TTL_SECONDS,
@@ -88,5 +89,6 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
     fingerprintSecret: fingerprintSecret(config.JWT_PRIVATE_KEY),
   });
   await app.register(sessionRoutes, { scryptLogN: config.SIGNUP_SCRYPT_LOG_N });
+  await app.register(jwksRoutes);
   return app;
 }

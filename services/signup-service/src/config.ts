@@ -2,11 +2,12 @@
 // platform's loadConfig, so a bad variable stops start-up with a message naming it.
 import {
   BoolEnv,
-  checkJwtKeys,
   CommonEnv,
   IntEnv,
   PortEnv,
   loadConfig as load,
+  loadJwtKeys,
+  withPemNewlines,
 } from '@app/platform';
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -19,8 +20,20 @@ const Pem = (what: string) =>
 export const ConfigSchema = Type.Object({
   ...CommonEnv,
   PORT: PortEnv(3001),
-  JWT_PRIVATE_KEY: Pem('private key'),
-  JWT_PUBLIC_KEY: Pem('public key'),
+  JWT_PRIVATE_KEY: Pem('private key that signs access tokens'),
+  JWT_PUBLIC_KEY: Type.Optional(
+    Type.String({
+      pattern: '-----BEGIN [A-Z ]+-----',
+      description: 'optional: the PEM public key of JWT_PRIVATE_KEY (derived from it when unset)',
+    }),
+  ),
+  JWT_PREVIOUS_PUBLIC_KEYS: Type.Optional(
+    Type.String({
+      description:
+        'optional: PEM public keys (concatenated blocks) retired from signing, still published ' +
+        'in the JWK Set during a rotation',
+    }),
+  ),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'signup-service' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'app' }),
   SIGNUP_TOKEN_TTL_SECONDS: IntEnv(900, 60, 86_400),
@@ -32,7 +45,6 @@ export const ConfigSchema = Type.Object({
   SIGNUP_RATE_LOGIN_IP_MAX: IntEnv(60, 1),
   SIGNUP_RATE_LOGIN_EMAIL_MAX: IntEnv(10, 1),
   SIGNUP_REDIS_PREFIX: Type.String({ default: 'signup:' }),
-  SIGNUP_TRUST_PROXY: BoolEnv(false),
   SIGNUP_DB_POOL_MAX: IntEnv(10, 1, 200),
   SIGNUP_RELAY_ENABLED: BoolEnv(true),
   SIGNUP_RELAY_BATCH_SIZE: IntEnv(100, 1, 10_000),
@@ -41,14 +53,18 @@ export const ConfigSchema = Type.Object({
 });
 export type Config = Static<typeof ConfigSchema>;
 
-/** Reads the config; PEM keys given on one line with literal `\n` (as in many secret stores) are accepted. */
+/**
+ * Reads the config; PEM keys given on one line with literal `\n` (as in many secret stores) are
+ * accepted. Every key is read here, so a bad one (or a JWT_PUBLIC_KEY that is not the private
+ * key's) stops start-up with one message naming each variable and block.
+ */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const fixed = { ...env };
-  for (const key of ['JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEY'] as const) {
-    const v = fixed[key];
-    if (v && !v.includes('\n')) fixed[key] = v.replaceAll('\\n', '\n');
-  }
+  const fixed = withPemNewlines(env, [
+    'JWT_PRIVATE_KEY',
+    'JWT_PUBLIC_KEY',
+    'JWT_PREVIOUS_PUBLIC_KEYS',
+  ]);
   const config = load(ConfigSchema, fixed);
-  checkJwtKeys({ JWT_PRIVATE_KEY: config.JWT_PRIVATE_KEY, JWT_PUBLIC_KEY: config.JWT_PUBLIC_KEY });
+  loadJwtKeys(config);
   return config;
 }
