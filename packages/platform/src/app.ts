@@ -1,11 +1,11 @@
 // The base Fastify app every service builds on: TypeBox type provider, strict validation,
 // problem+json errors, request ids, security headers, CORS, health, metrics and the OpenAPI
 // document. A service calls createApp, registers its plugins and routes, and gets all of it.
-import { Problem } from '@app/contracts';
+import { finishOpenApiDocument, jsonResponse, Problem, serverProblems } from '@app/contracts';
 import cors from '@fastify/cors';
 import { fastifySwagger } from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Kind, type TSchema } from '@sinclair/typebox';
+import { Kind, Type, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import Fastify, {
   LogController,
@@ -24,7 +24,7 @@ import {
   httpError,
   installProblemHandlers,
 } from './errors.js';
-import { corsOrigins } from './config.js';
+import { corsOrigins, trustProxyAddresses } from './config.js';
 import { healthPlugin, type ReadinessCheck } from './health.js';
 import { stdoutDestination } from './log-destination.js';
 import { genReqId, loggerOptions } from './logger.js';
@@ -53,8 +53,11 @@ export interface CreateAppOptions {
   readinessTimeoutMs?: number;
   /** Largest accepted body in bytes (default 1 MiB): larger ones get 413. */
   bodyLimit?: number;
-  /** Trust `X-Forwarded-*` from a proxy in front (an ingress). */
-  trustProxy?: boolean;
+  /**
+   * Whose `X-Forwarded-*` to believe (`request.ip`, `request.protocol`): `true` any peer, an array
+   * only peers with those addresses or in those CIDR ranges; default false, nobody.
+   */
+  trustProxy?: boolean | string[];
   /** Browser origins allowed by CORS (`CORS_ORIGINS`); omitted or empty: no CORS headers at all. */
   cors?: { origins: string[] };
 }
@@ -100,7 +103,9 @@ class OneLinePerRequest extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    const fields = { req: request, res: reply, responseTime: reply.elapsedTime };
+    // Milliseconds to a hundredth: what an operator reads (node gives twelve more digits).
+    const responseTime = Math.round(reply.elapsedTime * 100) / 100;
+    const fields = { req: request, res: reply, responseTime };
     if (error) reply.log.error({ ...fields, err: error }, 'request errored');
     else reply.log.info(fields, 'request completed');
   }
@@ -192,14 +197,48 @@ export function createApp(options: CreateAppOptions): App {
     {
       openapi: {
         openapi: '3.0.3',
-        info: { title: options.name, version: options.version ?? '0.0.0' },
+        info: {
+          title: options.name,
+          version: options.version ?? '0.0.0',
+          description:
+            'Every error is a problem+json (RFC 9457) with a stable `code`; each response ' +
+            'lists the codes it can carry.',
+          // A private, unpublished API (package.json `private`, no LICENSE): nothing to link to.
+          license: { name: 'UNLICENSED' },
+          contact: { name: `${options.name} maintainers` },
+        },
+        // Relative: the document is served by the instance (or the gateway) it describes.
+        servers: [{ url: '/', description: 'Where this document is served from' }],
         components: {
+          // Declared here once; a document keeps only the schemes its operations use.
           securitySchemes: {
-            // Routes that need a user's access token declare `security: [{ bearerAuth: [] }]`.
-            bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description:
+                'An access token from signup-service (POST /v1/signup or /v1/sessions), as ' +
+                '`Authorization: Bearer <token>`',
+            },
+            adminToken: {
+              type: 'http',
+              scheme: 'bearer',
+              description:
+                "The operators' ADMIN_TOKEN of notification-service, as " +
+                '`Authorization: Bearer <ADMIN_TOKEN>`',
+            },
           },
         },
       },
+      // Shared schemas (`app.addSchema`) are named by their `$id`: `#/components/schemas/Problem`.
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) =>
+          typeof json.$id === 'string' ? json.$id : `def-${i}`,
+      },
+      transformObject: (document) =>
+        'openapiObject' in document
+          ? finishOpenApiDocument(document.openapiObject)
+          : document.swaggerObject,
     },
     (err) => {
       if (err) throw err;
@@ -211,7 +250,29 @@ export function createApp(options: CreateAppOptions): App {
     checks: options.readiness ?? {},
     ...(options.readinessTimeoutMs === undefined ? {} : { timeoutMs: options.readinessTimeoutMs }),
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/openapi.json',
+    {
+      schema: {
+        summary: "This instance's OpenAPI document",
+        operationId: 'getOpenApiDocument',
+        tags: ['openapi'],
+        security: [],
+        // Accepts any query string. A route of the root instance that validates something gives
+        // the root Fastify's validator compiler (`app.validatorCompiler`), with which the tests
+        // check every response against this document (@app/testing's contract.ts).
+        querystring: Type.Object({}),
+        response: {
+          200: jsonResponse(
+            Type.Object({}, { additionalProperties: true }),
+            'The OpenAPI 3.0 document of this service',
+          ),
+          ...serverProblems(),
+        },
+      },
+    },
+    async () => app.swagger(),
+  );
 
   return app;
 }
@@ -228,22 +289,30 @@ export interface ServiceAppOptions {
   name: string;
   version?: string;
   /** The shared variables every service's config has (`CommonEnv`). */
-  config: { LOG_LEVEL: string; CORS_ORIGINS: string };
+  config: { LOG_LEVEL: string; CORS_ORIGINS: string; TRUST_PROXY?: string };
   deps: ServiceDeps;
   readiness: Record<string, ReadinessCheck>;
+  /** A service's own switch (`true`: trust any peer); a non-empty `TRUST_PROXY` takes precedence. */
   trustProxy?: boolean;
 }
 
-/** createApp as every service's buildApp starts: logging and CORS from the shared variables. */
+/**
+ * createApp as every service's buildApp starts: logging, CORS and trusted proxies from the shared
+ * variables. `TRUST_PROXY`, when set, decides whose forwarded headers count, whatever the
+ * service's own boolean says: the narrower setting wins, so adding the gateway's address can only
+ * take trust away from other peers.
+ */
 export function createServiceApp(options: ServiceAppOptions): App {
   const { config, deps } = options;
+  const trusted = trustProxyAddresses(config.TRUST_PROXY ?? '');
+  const trustProxy = trusted.length > 0 ? trusted : options.trustProxy;
   return createApp({
     name: options.name,
     ...(options.version === undefined ? {} : { version: options.version }),
     logger: deps.logger ?? { level: config.LOG_LEVEL },
     ...(deps.logStream ? { logStream: deps.logStream } : {}),
     readiness: options.readiness,
-    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    ...(trustProxy === undefined ? {} : { trustProxy }),
     cors: { origins: corsOrigins(config.CORS_ORIGINS) },
   });
 }

@@ -1,7 +1,15 @@
 // Configuration from the environment: TypeBox schemas with defaults and string coercion, validated
 // once at start-up so that a service with a bad or missing variable refuses to start and says
 // exactly which variables are wrong, without ever echoing a secret's value.
-import { Kind, Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import { isIP } from 'node:net';
+import {
+  FormatRegistry,
+  Kind,
+  Type,
+  type Static,
+  type TObject,
+  type TSchema,
+} from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { redactUrl } from '@app/contracts';
 
@@ -138,6 +146,46 @@ const NATS_SERVER = String.raw`(nats|tls|ws|wss)://[^\s,]+|[^\s,:/]+:\d+`;
 // A browser origin: scheme, host and optional port, nothing after (no path, no trailing slash).
 const ORIGIN = String.raw`https?://[A-Za-z0-9.-]+(:\d{1,5})?`;
 
+const TRUST_PROXY_DESCRIPTION =
+  'empty (trust no proxy), or comma-separated IP addresses or CIDR ranges (10.0.0.5,10.1.0.0/16)';
+
+/** One `TRUST_PROXY` entry: an IPv4 or IPv6 address, or a CIDR range of either. */
+function isAddressOrCidr(entry: string): boolean {
+  if (entry.includes('%')) return false; // a zone id, which Fastify's proxy-addr cannot match
+  const slash = entry.indexOf('/');
+  if (slash === -1) return isIP(entry) !== 0;
+  const version = isIP(entry.slice(0, slash));
+  const bits = entry.slice(slash + 1);
+  if (version === 0 || !/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * The addresses of `TRUST_PROXY` ("10.0.0.5, 10.1.0.0/16"), as Fastify's `trustProxy` takes them;
+ * empty for an empty value. Throws a ConfigError naming the variable and each bad entry.
+ */
+export function trustProxyAddresses(value: string): string[] {
+  if (value.trim() === '') return [];
+  const entries = value.split(',').map((s) => s.trim());
+  const bad = entries.filter((e) => !isAddressOrCidr(e));
+  if (bad.length > 0) {
+    throw new ConfigError([
+      {
+        variable: 'TRUST_PROXY',
+        problem: `expected ${TRUST_PROXY_DESCRIPTION}, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
+      },
+    ]);
+  }
+  return entries;
+}
+
+if (!FormatRegistry.Has('trust-proxy')) {
+  FormatRegistry.Set(
+    'trust-proxy',
+    (v) => v.trim() === '' || v.split(',').every((e) => isAddressOrCidr(e.trim())),
+  );
+}
+
 /**
  * The variables every service shares (DESIGN.md "Ports and config names"). A service spreads them
  * into its own schema: `Type.Object({ ...CommonEnv, PORT: PortEnv(3002), PROFILE_CACHE_TTL_SECONDS: ... })`.
@@ -175,6 +223,15 @@ export const CommonEnv = {
     default: '',
     description:
       'empty (no cross-origin access), or comma-separated origins like https://app.example',
+  }),
+  /**
+   * The proxies (the gateway, an ingress) whose `X-Forwarded-*` headers a service believes, so that
+   * `request.ip` is the client's address only when the peer is one of them. Empty: trust nothing.
+   */
+  TRUST_PROXY: Type.String({
+    format: 'trust-proxy',
+    default: '',
+    description: TRUST_PROXY_DESCRIPTION,
   }),
 };
 

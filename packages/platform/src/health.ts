@@ -3,7 +3,15 @@
 // fails as soon as shutdown begins so that the load balancer stops sending work first.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { PROBLEM_CONTENT_TYPE } from '@app/contracts';
+import {
+  jsonResponse,
+  platformProblems,
+  PROBLEM_CONTENT_TYPE,
+  problemResponse,
+  RETRY_AFTER,
+  serverProblems,
+} from '@app/contracts';
+import { Type } from '@sinclair/typebox';
 import { problemType } from './errors.js';
 import { withTimeout } from './util.js';
 
@@ -74,34 +82,89 @@ export const healthPlugin = fp<HealthPluginOptions>(
     // load balancer drain this instance while in-flight requests finish.
     app.addHook('preClose', async () => readiness.markNotReady());
 
-    app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+    app.get(
+      '/health/live',
+      {
+        logLevel: 'warn',
+        schema: {
+          summary: 'Liveness: the process answers (no I/O)',
+          operationId: 'getLiveness',
+          tags: ['health'],
+          security: [],
+          response: {
+            200: jsonResponse(
+              Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] }),
+              'The process is alive',
+            ),
+            ...serverProblems(),
+          },
+        },
+      },
+      async () => ({ status: 'ok' }),
+    );
 
-    app.get('/health/ready', { logLevel: 'warn' }, async (request, reply) => {
-      const notReady = (detail: string, results?: Record<string, string>) =>
-        reply
-          .code(503)
-          .type(PROBLEM_CONTENT_TYPE)
-          .send(
-            JSON.stringify({
-              type: problemType(options.service, 'NOT_READY'),
-              title: 'Not ready',
-              status: 503,
-              code: 'NOT_READY',
-              detail,
-              instance: request.url,
-              requestId: request.id,
-              ...(results ? { checks: results } : {}),
-            }),
-          );
-      if (!ready) return notReady('The service is shutting down');
-      const { ok, checks: results } = await readiness.run();
-      if (!ready) return notReady('The service is shutting down', results);
-      if (!ok) {
-        const failed = Object.keys(results).filter((k) => results[k] !== 'ok');
-        return notReady(`Failed checks: ${failed.join(', ')}`, results);
-      }
-      return { status: 'ok', checks: results };
-    });
+    app.get(
+      '/health/ready',
+      {
+        logLevel: 'warn',
+        schema: {
+          summary: 'Readiness: every dependency this instance cannot work without answers',
+          operationId: 'getReadiness',
+          tags: ['health'],
+          security: [],
+          response: {
+            200: jsonResponse(
+              Type.Object(
+                {
+                  status: Type.Literal('ok'),
+                  checks: Type.Record(Type.String(), Type.Literal('ok'), {
+                    description: 'Each check by name',
+                  }),
+                },
+                { examples: [{ status: 'ok', checks: { postgres: 'ok' } }] },
+              ),
+              'Ready: every check passed',
+            ),
+            500: serverProblems()[500],
+            503: problemResponse(
+              {
+                NOT_READY:
+                  'a check failed or timed out (`checks` tells which), or the instance is ' +
+                  'shutting down',
+                ...platformProblems('SHUTTING_DOWN'),
+              },
+              { 'retry-after': { ...RETRY_AFTER, required: false } },
+            ),
+          },
+        },
+      },
+      async (request, reply) => {
+        const notReady = (detail: string, results?: Record<string, string>) =>
+          reply
+            .code(503)
+            .type(PROBLEM_CONTENT_TYPE)
+            .send(
+              JSON.stringify({
+                type: problemType(options.service, 'NOT_READY'),
+                title: 'Not ready',
+                status: 503,
+                code: 'NOT_READY',
+                detail,
+                instance: request.url,
+                requestId: request.id,
+                ...(results ? { checks: results } : {}),
+              }),
+            );
+        if (!ready) return notReady('The service is shutting down');
+        const { ok, checks: results } = await readiness.run();
+        if (!ready) return notReady('The service is shutting down', results);
+        if (!ok) {
+          const failed = Object.keys(results).filter((k) => results[k] !== 'ok');
+          return notReady(`Failed checks: ${failed.join(', ')}`, results);
+        }
+        return { status: 'ok', checks: results };
+      },
+    );
   },
   { name: 'health', fastify: '5.x' },
 );

@@ -1,6 +1,8 @@
 // Prometheus metrics for one app instance: its own registry (so two apps in one process, as in
 // tests, never clash on metric names), default process metrics, and an HTTP latency histogram
 // labelled by route pattern so that ids in URLs do not explode the label cardinality.
+import { serverProblems } from '@app/contracts';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
@@ -61,7 +63,22 @@ export const metricsPlugin = fp<MetricsPluginOptions>(
 
     app.get(
       options.path ?? '/metrics',
-      { schema: { hide: true }, logLevel: 'warn' },
+      {
+        schema: {
+          summary: 'Prometheus metrics of this instance (text exposition format)',
+          operationId: 'getMetrics',
+          tags: ['metrics'],
+          security: [],
+          response: {
+            200: {
+              description: 'Every metric of this instance, in the Prometheus text format',
+              content: { 'text/plain': { schema: Type.String() } },
+            },
+            ...serverProblems(),
+          },
+        },
+        logLevel: 'warn',
+      },
       async (_request, reply) => {
         const body = await registry.metrics();
         return reply.type(registry.contentType).send(body);

@@ -9,8 +9,10 @@ import {
   IntEnv,
   BoolEnv,
   PortEnv,
+  createServiceApp,
   loadConfig,
   natsServers,
+  trustProxyAddresses,
 } from '../src/index.js';
 
 const Schema = Type.Object({
@@ -43,6 +45,7 @@ void t.test('applies defaults and converts strings', async (t) => {
     NATS_NAMESPACE: '',
     NATS_STREAM_REPLICAS: 3,
     CORS_ORIGINS: '',
+    TRUST_PROXY: '',
     PROFILE_CACHE_TTL_SECONDS: 60,
     PROFILE_CACHE_ENABLED: false,
     JWT_PUBLIC_KEY: 'k'.repeat(64),
@@ -123,5 +126,106 @@ void t.test('rejects a malformed NATS_URL and namespace', async (t) => {
         NATS_NAMESPACE: 'Bad-Name',
       }),
     /NATS_NAMESPACE: expected empty, or lowercase/,
+  );
+});
+
+void t.test('TRUST_PROXY: addresses and CIDR ranges, each entry checked', async (t) => {
+  const Env = Type.Object({ TRUST_PROXY: CommonEnv.TRUST_PROXY, PORT: PortEnv(3001) });
+  t.equal(loadConfig(Env, {}).TRUST_PROXY, '', 'empty by default');
+  t.same(trustProxyAddresses(''), [], 'empty: trust nothing');
+  const value = loadConfig(Env, { TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,fd00::1,fd00::/8' });
+  t.same(trustProxyAddresses(value.TRUST_PROXY), [
+    '10.0.0.5',
+    '10.1.0.0/16',
+    'fd00::1',
+    'fd00::/8',
+  ]);
+
+  for (const bad of [
+    'gateway',
+    '10.0.0.256',
+    '10.0.0.0/33',
+    'fd00::/129',
+    '10.0.0.5,',
+    '10.0.0.5;10.0.0.6',
+    '10.0.0.0/8/8',
+    '*',
+    'fe80::1%eth0',
+  ]) {
+    let error: unknown;
+    try {
+      loadConfig(Env, { TRUST_PROXY: bad, PORT: 'x' });
+    } catch (err) {
+      error = err;
+    }
+    t.type(error, ConfigError, bad);
+    const problems = (error as ConfigError).problems;
+    t.same(
+      problems.map((p) => p.variable).sort(),
+      ['PORT', 'TRUST_PROXY'],
+      `"${bad}": TRUST_PROXY is named, with the other bad variables`,
+    );
+    t.match(
+      problems.find((p) => p.variable === 'TRUST_PROXY')?.problem,
+      /IP addresses or CIDR ranges/,
+    );
+  }
+  // The parser names the entries that are wrong, for a value that never went through loadConfig.
+  t.throws(() => trustProxyAddresses('10.0.0.5, nope, 10.0.0.0/99'), {
+    name: 'ConfigError',
+    message: /TRUST_PROXY: .*got "nope", "10\.0\.0\.0\/99"/,
+  });
+});
+
+void t.test('TRUST_PROXY decides whose X-Forwarded-For becomes request.ip', async (t) => {
+  const ipSeen = async (
+    trustProxyVar: string,
+    serviceBoolean: boolean | undefined,
+    remoteAddress: string,
+  ) => {
+    const app = createServiceApp({
+      name: 'trust-test',
+      config: { LOG_LEVEL: 'silent', CORS_ORIGINS: '', TRUST_PROXY: trustProxyVar },
+      deps: { logger: false },
+      readiness: {},
+      ...(serviceBoolean === undefined ? {} : { trustProxy: serviceBoolean }),
+    });
+    app.get('/ip', async (request) => ({ ip: request.ip }));
+    t.teardown(() => app.close());
+    const res = await app.inject({
+      url: '/ip',
+      remoteAddress,
+      headers: { 'x-forwarded-for': '203.0.113.9, 198.51.100.7' },
+    });
+    return res.json<{ ip: string }>().ip;
+  };
+  t.equal(await ipSeen('', undefined, '10.0.0.5'), '10.0.0.5', 'empty: the peer, always');
+  t.equal(await ipSeen('', false, '10.0.0.5'), '10.0.0.5', "the service's false: the peer");
+  t.equal(
+    await ipSeen('10.0.0.5', undefined, '10.0.0.5'),
+    '198.51.100.7',
+    'the gateway: the client',
+  );
+  t.equal(await ipSeen('10.0.0.0/24', false, '10.0.0.5'), '198.51.100.7', 'a range, over false');
+  t.equal(await ipSeen('10.0.0.5', undefined, '10.0.0.6'), '10.0.0.6', 'another peer: itself');
+  t.equal(
+    await ipSeen('10.0.0.5', true, '10.0.0.6'),
+    '10.0.0.6',
+    "TRUST_PROXY narrows the service's true to the listed addresses",
+  );
+  t.equal(
+    await ipSeen('', true, '10.0.0.6'),
+    '203.0.113.9',
+    "without TRUST_PROXY the service's true trusts any peer, as before",
+  );
+  t.throws(
+    () =>
+      createServiceApp({
+        name: 'trust-test',
+        config: { LOG_LEVEL: 'silent', CORS_ORIGINS: '', TRUST_PROXY: 'not-an-ip' },
+        deps: { logger: false },
+        readiness: {},
+      }),
+    /TRUST_PROXY/,
   );
 });

@@ -1,7 +1,10 @@
 // Public surface of @app/testing: the harness every test uses to reach real Postgres, Redis, NATS
-// and SMTP, isolated per test file, plus private brokers and a proxy for failure tests.
+// and SMTP, isolated per test file, plus private brokers and a proxy for failure tests; and the
+// OpenAPI contract every service test's responses are checked against, merged for the gateway.
 export * from './services.js';
 export * from './isolation.js';
 export * from './servers.js';
 export * from './smtp.js';
 export * from './service-app.js';
+export * from './contract.js';
+export * from './openapi.js';

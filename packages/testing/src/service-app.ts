@@ -2,6 +2,9 @@
 // buildApp) on a test's environment, ready, closed in teardown; several builds on one environment
 // are several replicas of one system. The services' helpers make the environment (isolatedSystem
 // plus their own variables, keys, SMTP sink and clients) and may wait for more after the start.
+// Every response a test gets through the app's `inject` is checked against the app's own OpenAPI
+// document (contract.ts), so a route that drifts from its contract fails the test that showed it.
+import { checkInjects, isContractApp } from './contract.js';
 import type { TestLike } from './isolation.js';
 
 /** A service's skeleton as its tests see it: `loadConfig(env)` and `buildApp(config, deps)`. */
@@ -31,7 +34,8 @@ export interface BuildOverrides<E, D> {
 
 /**
  * Loads the config from `vars` and builds the app, silent unless `deps` gives a logger or a log
- * stream; waits until it is ready and closes it in teardown (before the environment goes).
+ * stream; waits until it is ready and closes it in teardown (before the environment goes). An app
+ * with an OpenAPI document (`swagger()`) gets its `inject` checked against it.
  */
 export async function startApp<
   C,
@@ -50,6 +54,7 @@ export async function startApp<
   );
   t.teardown(() => app.close());
   await app.ready();
+  if (isContractApp(app)) checkInjects(app);
   return { app, config };
 }
 

@@ -13,11 +13,10 @@ import {
   BearerHeaders,
   IdParams,
   IdsQuery,
-  NotModified,
-  ProblemRef,
-  Profile,
-  ProfileList,
+  ProfileListResponses,
   ProfilePatchBody,
+  ProfilePatchResponses,
+  ProfileResponses,
 } from '../schemas/profile.js';
 
 export interface ProfileRoutesOptions {
@@ -27,12 +26,6 @@ export interface ProfileRoutesOptions {
   /** Updates per token subject: one account cannot flood the outbox and the cache with writes. */
   patchLimit: RateLimitRule;
 }
-
-const problems = {
-  400: ProblemRef,
-  404: ProblemRef,
-  503: ProblemRef,
-};
 
 /** True when `If-None-Match` lists `etag` (or `*`); weak comparison, as RFC 9110 asks for GET. */
 export function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
@@ -85,8 +78,14 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     {
       schema: {
         summary: 'A profile (public fields)',
+        description:
+          'Cached; answers 304 to an `If-None-Match` that still matches. `x-cache` tells where ' +
+          'the answer came from.',
+        operationId: 'getProfile',
+        tags: ['profiles'],
+        security: [],
         params: IdParams,
-        response: { 200: Profile, 304: NotModified, ...problems },
+        response: ProfileResponses,
       },
     },
     (request, reply) => {
@@ -124,8 +123,11 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     {
       schema: {
         summary: 'Up to 100 profiles in one call (one MGET, one query for the misses)',
+        operationId: 'getProfiles',
+        tags: ['profiles'],
+        security: [],
         querystring: IdsQuery,
-        response: { 200: ProfileList, 304: NotModified, ...problems },
+        response: ProfileListResponses,
       },
     },
     async (request, reply) => {
@@ -155,17 +157,13 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
     {
       schema: {
         summary: "Update one's own profile (bearer token whose subject is :id)",
+        operationId: 'updateProfile',
+        tags: ['profiles'],
         security: [{ bearerAuth: [] }],
         params: IdParams,
         body: ProfilePatchBody,
         headers: BearerHeaders,
-        response: {
-          200: Profile,
-          401: ProblemRef,
-          403: ProblemRef,
-          429: ProblemRef,
-          ...problems,
-        },
+        response: ProfilePatchResponses,
       },
     },
     async (request, reply) => {

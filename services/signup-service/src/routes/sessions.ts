@@ -4,7 +4,7 @@ import type { App } from '@app/platform';
 import { errors } from '../errors.js';
 import { hashPassword, verifyPassword } from '../lib/password.js';
 import { findCredentials } from '../lib/users.js';
-import { LoginBody, LoginResponse, ProblemRef } from '../schemas/http.js';
+import { LoginBody, LoginResponses } from '../schemas/http.js';
 
 export interface SessionRouteOptions {
   scryptLogN: number;
@@ -19,8 +19,11 @@ export async function sessionRoutes(app: App, options: SessionRouteOptions): Pro
     {
       schema: {
         summary: 'Log in: exchange email and password for an access token',
+        operationId: 'logIn',
+        tags: ['accounts'],
+        security: [],
         body: LoginBody,
-        response: { 200: LoginResponse, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef },
+        response: LoginResponses,
       },
     },
     async (request, reply) => {

@@ -14,7 +14,7 @@ import {
 import { hashPassword } from '../lib/password.js';
 import { traceparentFor } from '../lib/trace.js';
 import { createUser } from '../lib/users.js';
-import { ProblemRef, SignupBody, SignupHeaders, SignupResponse } from '../schemas/http.js';
+import { SignupBody, SignupHeaders, SignupResponses } from '../schemas/http.js';
 
 export interface SignupRouteOptions {
   /** Names the problems' `type` and the events' producer. */
@@ -57,17 +57,15 @@ export async function signupRoutes(app: App, options: SignupRouteOptions): Promi
       onRequest: async (request, reply) => app.limits.signup(request, reply),
       schema: {
         summary: 'Create an account',
+        description:
+          'Creates the user, their profile and the `user.signed_up` event at once. With an ' +
+          '`Idempotency-Key`, a retry of the same body gets the first answer again.',
+        operationId: 'signUp',
+        tags: ['accounts'],
+        security: [],
         body: SignupBody,
         headers: SignupHeaders,
-        response: {
-          201: SignupResponse,
-          400: ProblemRef,
-          409: ProblemRef,
-          413: ProblemRef,
-          415: ProblemRef,
-          422: ProblemRef,
-          429: ProblemRef,
-        },
+        response: SignupResponses,
       },
     },
     async (request, reply) => {

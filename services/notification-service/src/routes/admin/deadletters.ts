@@ -4,7 +4,7 @@
 // per client IP, with a tighter budget for wrong tokens so that guessing the token is refused (429)
 // long before it could succeed. Handlers call lib/redrive.ts and lib/redrive-jobs.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { rateLimited, type App, type RateLimitRule } from '@app/platform';
 import { errors } from '../../errors.js';
 import {
@@ -16,16 +16,14 @@ import {
 } from '../../lib/redrive.js';
 import { RedriveInProgressError, jobView } from '../../lib/redrive-jobs.js';
 import {
-  DeadLetterList,
-  DryRunReply,
+  ADMIN_SECURITY,
   Filter,
   ListQuery,
+  ListResponses,
   RedriveBody,
-  RedriveJob,
+  RedriveResponses,
 } from '../../schemas/admin.js';
 import { redriveJobRoutes } from './redrives.js';
-
-const problem = Type.Ref('Problem');
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
@@ -81,8 +79,11 @@ export async function deadletterRoutes(app: App, options: AdminRouteOptions): Pr
     {
       schema: {
         summary: 'List dead letters, filtered by original subject, reason and time range',
+        operationId: 'listDeadLetters',
+        tags: ['dead-letters'],
+        security: ADMIN_SECURITY,
         querystring: ListQuery,
-        response: { 200: DeadLetterList, 400: problem, 401: problem, 429: problem, 503: problem },
+        response: ListResponses,
       },
     },
     async (request) => {
@@ -100,16 +101,11 @@ export async function deadletterRoutes(app: App, options: AdminRouteOptions): Pr
       schema: {
         summary:
           'Dry run (default): what would move, at once. Otherwise start a redrive job: 202 and its Location',
+        operationId: 'redriveDeadLetters',
+        tags: ['dead-letters'],
+        security: ADMIN_SECURITY,
         body: RedriveBody,
-        response: {
-          200: DryRunReply,
-          202: RedriveJob,
-          400: problem,
-          401: problem,
-          409: problem,
-          429: problem,
-          503: problem,
-        },
+        response: RedriveResponses,
       },
     },
     async (request, reply) => {

@@ -1,12 +1,9 @@
 // Status and cancellation of background redrive jobs (registered inside the admin scope, so the
 // same token and rate limits apply). The job itself lives in lib/redrive-jobs.ts.
-import { Type } from '@sinclair/typebox';
 import type { App } from '@app/platform';
 import { errors } from '../../errors.js';
 import { RedriveFinishedError, jobView } from '../../lib/redrive-jobs.js';
-import { JobParams, RedriveJob } from '../../schemas/admin.js';
-
-const problem = Type.Ref('Problem');
+import { ADMIN_SECURITY, CancelResponses, JobParams, JobResponses } from '../../schemas/admin.js';
 
 export async function redriveJobRoutes(app: App): Promise<void> {
   app.get(
@@ -14,8 +11,11 @@ export async function redriveJobRoutes(app: App): Promise<void> {
     {
       schema: {
         summary: 'A redrive job: status, counts so far, times, actor, filter, rate, last error',
+        operationId: 'getRedriveJob',
+        tags: ['redrive-jobs'],
+        security: ADMIN_SECURITY,
         params: JobParams,
-        response: { 200: RedriveJob, 400: problem, 401: problem, 404: problem, 429: problem },
+        response: JobResponses,
       },
     },
     async (request) => {
@@ -30,15 +30,11 @@ export async function redriveJobRoutes(app: App): Promise<void> {
     {
       schema: {
         summary: 'Stop a redrive job after the dead letter in hand (202: the job, cancelling)',
+        operationId: 'cancelRedriveJob',
+        tags: ['redrive-jobs'],
+        security: ADMIN_SECURITY,
         params: JobParams,
-        response: {
-          202: RedriveJob,
-          400: problem,
-          401: problem,
-          404: problem,
-          409: problem,
-          429: problem,
-        },
+        response: CancelResponses,
       },
     },
     async (request, reply) => {
