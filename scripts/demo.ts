@@ -62,10 +62,20 @@ const errorText = (err: unknown): string =>
 // ---------------------------------------------------------------------------------------------
 // Configuration (env only; defaults match `pnpm start`)
 
+// DEMO_GATEWAY_URL: the public routes and every service's health through the gateway (`pnpm
+// gateway`, compose's `gateway`) instead of each service's own port. The admin routes are not
+// public, so the operator steps still reach notification-service directly (NOTIFY_URL).
+const gateway = env.DEMO_GATEWAY_URL?.replace(/\/$/, '');
 const urls = {
-  signup: (env.SIGNUP_URL ?? 'http://127.0.0.1:3001').replace(/\/$/, ''),
-  profile: (env.PROFILE_URL ?? 'http://127.0.0.1:3002').replace(/\/$/, ''),
+  signup: gateway ?? (env.SIGNUP_URL ?? 'http://127.0.0.1:3001').replace(/\/$/, ''),
+  profile: gateway ?? (env.PROFILE_URL ?? 'http://127.0.0.1:3002').replace(/\/$/, ''),
   notify: (env.NOTIFY_URL ?? 'http://127.0.0.1:3003').replace(/\/$/, ''),
+};
+/** Where each service's /health/live and /health/ready are: its own port, or the gateway's path. */
+const health = {
+  signup: gateway ? `${gateway}/health/signup` : `${urls.signup}/health`,
+  profile: gateway ? `${gateway}/health/profile` : `${urls.profile}/health`,
+  notify: gateway ? `${gateway}/health/notification` : `${urls.notify}/health`,
 };
 const natsUrl = env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -388,9 +398,9 @@ const state: State = {
 
 async function stepReady(): Promise<void> {
   const services = [
-    ['signup-service', urls.signup],
-    ['profile-service', urls.profile],
-    ['notification-service', urls.notify],
+    ['signup-service', health.signup],
+    ['profile-service', health.profile],
+    ['notification-service', health.notify],
   ] as const;
   const results = await Promise.all(
     services.map(async ([name, base]) => {
@@ -398,7 +408,7 @@ async function stepReady(): Promise<void> {
       let last = 'no answer yet';
       const answer = await until(readyTimeoutMs, async () => {
         try {
-          const a = await http('GET', `${base}/health/ready`, { timeoutMs: 3000 });
+          const a = await http('GET', `${base}/ready`, { timeoutMs: 3000 });
           last = `${a.status} ${short(a.text)}`;
           return a.status === 200 ? a : undefined;
         } catch (err) {
@@ -411,7 +421,7 @@ async function stepReady(): Promise<void> {
   );
   for (const r of results) {
     info(
-      `${r.name.padEnd(21)} ${r.base}/health/ready -> ${r.answer ? `200 ${short(r.answer.text)}` : red(r.last)} (${r.took})`,
+      `${r.name.padEnd(21)} ${r.base}/ready -> ${r.answer ? `200 ${short(r.answer.text)}` : red(r.last)} (${r.took})`,
     );
   }
   const notReady = results.filter((r) => !r.answer);
@@ -420,7 +430,7 @@ async function stepReady(): Promise<void> {
     `every service to answer 200 on /health/ready within ${readyTimeoutMs / 1000} s`,
     () => notReady.map((r) => `${r.name} (${r.base}) not ready: ${r.last}`).join('; '),
   );
-  command(`curl -s ${urls.signup}/health/ready`);
+  command(`curl -s ${health.signup}/ready`);
 }
 
 async function stepSignup(): Promise<void> {
@@ -841,7 +851,9 @@ async function main(): Promise<number> {
   out(bold(`pnpm demo${namespace ? ` (namespace ${namespace})` : ''}`));
   out(
     dim(
-      `signup ${urls.signup}  profile ${urls.profile}  notification ${urls.notify}  NATS ${natsUrl}`,
+      gateway
+        ? `gateway ${gateway} (signup, profile, health)  notification admin ${urls.notify}  NATS ${natsUrl}`
+        : `signup ${urls.signup}  profile ${urls.profile}  notification ${urls.notify}  NATS ${natsUrl}`,
     ),
   );
   let failed = false;

@@ -74,3 +74,23 @@ export function dependencies(service: ComposeService): Map<string, string> {
     for (const [name, d] of Object.entries(raw)) deps.set(name, d.condition ?? 'service_started');
   return deps;
 }
+
+/** A service's bind mounts (`./host/path:/container/path[:ro]`), host paths as written. */
+export function bindMounts(
+  service: ComposeService,
+): Array<{ source: string; target: string; readOnly: boolean }> {
+  const mounts: Array<{ source: string; target: string; readOnly: boolean }> = [];
+  for (const v of service.volumes ?? []) {
+    if (typeof v === 'string') {
+      const [source = '', target = '', mode = ''] = v.split(':');
+      // Named volumes have no path: `data:/var/lib/x`.
+      if (/^[./~]/.test(source)) mounts.push({ source, target, readOnly: mode.includes('ro') });
+    } else if (typeof v === 'object' && v !== null) {
+      const m = v as { type?: string; source?: string; target?: string; read_only?: boolean };
+      if (m.type === 'bind' && m.source && m.target) {
+        mounts.push({ source: m.source, target: m.target, readOnly: m.read_only === true });
+      }
+    }
+  }
+  return mounts;
+}

@@ -4,6 +4,7 @@ export * from './commands.js';
 export * from './compose.js';
 export * from './dockerfile.js';
 export * from './env-schema.js';
+export * from './gateway.js';
 export * from './kubernetes.js';
 export * from './paths.js';
 export * from './ports.js';

@@ -6,10 +6,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import {
+  bindMounts,
+  COMPOSE_CONFIG_HEADER,
+  composeGatewayOptions,
   dependencies,
   documentedPorts,
   environmentOf,
   exportedByCommand,
+  GATEWAY_COMPOSE_CONFIG,
+  GATEWAY_PORT,
   isPinnedImage,
   lastInstruction,
   loadCompose,
@@ -17,6 +22,7 @@ import {
   parseDockerfile,
   productionCommandProblems,
   publishedPorts,
+  renderGatewayConfig,
   REPO_ROOT,
   schemaVariables,
   SERVICES,
@@ -39,7 +45,7 @@ const INFRASTRUCTURE = ['postgres', 'redis', 'nats', 'mailpit'];
 void t.test('the expected services are there', async (t) => {
   t.same(
     Object.keys(compose.services).sort(),
-    [...INFRASTRUCTURE, ...ONE_SHOTS, ...SERVICES].sort(),
+    [...INFRASTRUCTURE, ...ONE_SHOTS, ...SERVICES, 'gateway'].sort(),
   );
 });
 
@@ -166,4 +172,43 @@ void t.test('images, NATS, one-shots and secrets', async (t) => {
     }
   }
   t.ok(existsSync(join(REPO_ROOT, 'deploy/docker/.env.example')), 'the .env example exists');
+});
+
+void t.test('gateway: nginx with the rendered config, after the services', async (t) => {
+  const gateway = compose.services.gateway!;
+  t.match(gateway.image, /^nginx:1\.27/, 'the nginx image');
+  const mount = bindMounts(gateway).find((m) => m.target === '/etc/nginx/nginx.conf');
+  t.ok(mount, 'mounts a config as /etc/nginx/nginx.conf');
+  t.ok(mount?.readOnly, 'read-only');
+  const file = join(REPO_ROOT, mount?.source ?? '(none)');
+  t.equal(file, GATEWAY_COMPOSE_CONFIG, 'the compose rendering of the template');
+  const expected =
+    COMPOSE_CONFIG_HEADER +
+    renderGatewayConfig(
+      composeGatewayOptions({
+        signup: ports.get('signup-service')!,
+        profile: ports.get('profile-service')!,
+        notification: ports.get('notification-service')!,
+      }),
+    );
+  t.equal(
+    existsSync(file) ? readFileSync(file, 'utf8') : '(missing)',
+    expected,
+    'it is the current template rendered for compose (else: pnpm gateway --write-compose)',
+  );
+  for (const service of SERVICES) {
+    t.match(
+      expected,
+      new RegExp(`server ${service}:${ports.get(service)};`),
+      `proxies to the compose service ${service} on its documented port`,
+    );
+    t.equal(dependencies(gateway).get(service), 'service_healthy', `starts after ${service}`);
+  }
+  t.same(
+    publishedPorts(gateway),
+    [{ host: GATEWAY_PORT, container: GATEWAY_PORT }],
+    `publishes ${GATEWAY_PORT}:${GATEWAY_PORT}`,
+  );
+  t.match(expected, new RegExp(`listen ${GATEWAY_PORT};`), `listens on ${GATEWAY_PORT}`);
+  t.match(JSON.stringify(gateway.healthcheck?.test), new RegExp(`${GATEWAY_PORT}/healthz`));
 });

@@ -1,8 +1,9 @@
-// The shared Dockerfile, checked statically because this machine has no Docker engine to build it:
-// every COPY source exists (and is not dropped by .dockerignore), every --from names an earlier
-// stage, bases are pinned, the image compiles the workspace and runs the compiled service with
-// plain node (no tsx anywhere), and the final stage is small, non-root and health-checked, for each
-// SERVICE the compose file builds.
+// The shared Dockerfile, checked statically (deploy/test/containers.test.ts builds and runs it with
+// podman): every COPY source exists (and is not dropped by .dockerignore), every --from names an
+// earlier stage, bases are pinned, the three services share every layer up to `pnpm build` (ARG
+// SERVICE comes after it), registry credentials only ever arrive as build secrets, the image
+// compiles the workspace and runs the compiled service with plain node (no tsx anywhere), and the
+// final stage is small, non-root and health-checked (CMD-SHELL), for each SERVICE compose builds.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -58,9 +59,9 @@ void t.test('stages and bases', async (t) => {
   );
   const order = [
     /pnpm install --frozen-lockfile/,
-    /prisma generate/,
+    /pnpm --filter @app\/db generate|prisma generate/,
     /^pnpm build$/,
-    /deploy --prod --legacy \/prod\/app/,
+    /deploy --prod --legacy (--prefer-offline )?\/prod\/app/,
   ].map((re) => runs.findIndex((i) => re.test(i.rest)));
   t.ok(
     order.every((i) => i >= 0),
@@ -74,6 +75,56 @@ void t.test('stages and bases', async (t) => {
   t.notMatch(text, /--import=tsx|\btsx@|\/opt\/tsx/, 'no tsx in the image');
   const deps = copyInstructions(stages.find((s) => s.name === 'deps')!).flatMap((c) => c.sources);
   t.ok(deps.includes('.pnpmfile.cjs'), 'the install hook is there for the frozen-lockfile check');
+});
+
+void t.test('the services share the expensive layers; secrets never reach a layer', async (t) => {
+  const build = stages.find((s) => s.name === 'build')!;
+  const at = (re: RegExp) => build.instructions.findIndex((i) => re.test(`${i.keyword} ${i.rest}`));
+  const argService = at(/^ARG SERVICE$/);
+  t.ok(argService > at(/^RUN pnpm build$/), 'ARG SERVICE comes after pnpm build');
+  t.ok(at(/^RUN pnpm install/) < argService, 'and after the install');
+  for (const stage of stages.slice(0, stages.indexOf(build))) {
+    t.notOk(
+      stage.instructions.some((i) => /\$\{?SERVICE\b/.test(i.rest) || i.rest === 'SERVICE'),
+      `${stage.name} does not depend on SERVICE`,
+    );
+  }
+  const runs = stages.flatMap((s) => s.instructions.filter((i) => i.keyword === 'RUN'));
+  const online = runs.filter((i) => /\bnpm install|pnpm fetch|pnpm .*deploy/.test(i.rest));
+  t.ok(online.length >= 2, 'the steps that reach the registry are there');
+  for (const i of online) {
+    t.match(
+      i.rest,
+      /--mount=type=secret,id=ca,target=\/run\/secrets\/ca\.crt/,
+      `line ${i.line}: CA secret`,
+    );
+    t.match(
+      i.rest,
+      /--mount=type=secret,id=npmrc,target=\/root\/\.npmrc/,
+      `line ${i.line}: npmrc secret`,
+    );
+  }
+  const all = stages.flatMap((s) => s.instructions);
+  t.notOk(
+    all.some(
+      (i) => ['ENV', 'ARG'].includes(i.keyword) && /CA_CERTS|cafile|npmrc|_auth/i.test(i.rest),
+    ),
+    'no ENV or ARG carries a CA or npm credential (they would persist in the image)',
+  );
+  for (const stage of stages) {
+    for (const c of copyInstructions(stage)) {
+      t.notOk(
+        c.sources.some((s) => /\.(crt|pem|key)$|(^|\/)npmrc$/.test(s)),
+        `line ${c.line}: copies no certificate, key or user npmrc`,
+      );
+    }
+  }
+  const projectNpmrc = readFileSync(join(REPO_ROOT, '.npmrc'), 'utf8');
+  t.notMatch(
+    projectNpmrc,
+    /_auth|token|cafile|password/i,
+    'the copied project .npmrc holds no credential',
+  );
 });
 
 void t.test('every COPY source exists in the build context and is not ignored', async (t) => {
@@ -117,6 +168,11 @@ void t.test('the final stage: production output only, non-root, health-checked',
   const healthcheck = lastInstruction(final, 'HEALTHCHECK')?.rest ?? '';
   t.match(healthcheck, /\/health\/live/, 'HEALTHCHECK hits /health/live');
   t.match(healthcheck, /fetch\(/, "with node's fetch (no curl in slim images)");
+  t.notMatch(
+    healthcheck,
+    /CMD\s*\[/,
+    'shell form (CMD-SHELL): podman and podman-compose run it as written',
+  );
   t.equal(lastInstruction(final, 'EXPOSE')?.rest, '${PORT}', 'EXPOSEs the service port');
   t.ok(
     final.instructions.some((i) => i.keyword === 'ARG' && i.rest === 'PORT'),
