@@ -85,16 +85,19 @@ function ensureJwtKeys(): void {
   env.JWT_PUBLIC_KEY = readFileSync(pub, 'utf8');
 }
 
-/** A development admin token for notification-service's admin routes, kept under .local/. */
-function ensureAdminToken(): void {
-  if (env.ADMIN_TOKEN) return;
-  const file = join(root, '.local', 'admin-token');
+/**
+ * A development secret kept under .local/ (gitignored), made once, unless the variable is set:
+ * notification-service's ADMIN_TOKEN, the ops console's operator token and session secret.
+ */
+function ensureDevSecret(variable: string, fileName: string): void {
+  if (env[variable]) return;
+  const file = join(root, '.local', fileName);
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(file, randomBytes(24).toString('base64url'), { mode: 0o600 });
-    say(`made a development ADMIN_TOKEN in ${file} (never used in production)`);
+    writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+    say(`made a development ${variable} in ${file} (never used in production)`);
   }
-  env.ADMIN_TOKEN = readFileSync(file, 'utf8').trim();
+  env[variable] = readFileSync(file, 'utf8').trim();
 }
 
 async function provisionStreams(): Promise<void> {
@@ -166,7 +169,9 @@ async function main(): Promise<void> {
   say(`database: ${applied.length} migration(s) applied, ${alreadyApplied.length} already there`);
   await provisionStreams();
   ensureJwtKeys();
-  ensureAdminToken();
+  ensureDevSecret('ADMIN_TOKEN', 'admin-token');
+  ensureDevSecret('OPS_OPERATOR_TOKEN', 'ops-operator-token');
+  ensureDevSecret('OPS_SESSION_SECRET', 'ops-session-secret');
 
   const services = servicesToRun();
   if (services.length === 0) {

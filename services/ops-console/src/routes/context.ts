@@ -1,0 +1,12 @@
+// What every page needs from its request: the session, its CSRF token and the path.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { PageContext } from '../views/layout.js';
+
+export function contextOf(app: FastifyInstance, request: FastifyRequest): PageContext {
+  const session = request.session;
+  return {
+    session,
+    csrf: session ? app.sessions.csrf(session) : null,
+    path: request.url.split('?')[0] ?? '/',
+  };
+}
