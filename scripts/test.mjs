@@ -19,9 +19,11 @@ const SYSTEM = [
   'packages/bench/test/**',
   'packages/reliability/test/**',
   'deploy/test/demo.test.ts',
+  'deploy/test/gateway.test.ts',
   'deploy/test/build.test.ts',
   'services/notification-service/test/crash.test.ts',
   'services/notification-service/test/backpressure.test.ts',
+  'services/ops-console/test/browser*.test.ts',
 ];
 /** Where unit and integration tests live; a test file anywhere else belongs to no tier. */
 const DEFAULT = ['packages/*/test/**', 'services/*/test/**', 'deploy/test/**'];
