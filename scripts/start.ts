@@ -178,6 +178,11 @@ async function main(): Promise<void> {
     say('no service has a src/server.ts yet: nothing more to run');
     return;
   }
+  if (services.some((s) => s.name === 'ops-console')) {
+    say(
+      `the operator console: http://127.0.0.1:3004/ (sign in with the token in ${join(root, '.local', 'ops-operator-token')} unless OPS_OPERATOR_TOKEN is set)`,
+    );
+  }
   const width = Math.max(...services.map((s) => s.name.length));
   const children = services.map((s, i) => {
     const prefix = `${COLORS[i % COLORS.length]}${s.name.padEnd(width)} |${RESET}`;

@@ -3,97 +3,22 @@
 // steps, and Ctrl-C must stop every service cleanly and free their ports. This is also the
 // foundation's acceptance check "pnpm start brings up what exists and Ctrl-C stops it cleanly".
 // Then once more with SMTP_URL at a plain SMTP server: the demo shows the delivery from the ledger.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { createPrisma } from '@app/db';
 import { freePort, isolatedNats, isolatedRedis, serviceUrls, startSmtpSink } from '@app/testing';
+import { Proc, withTimeout } from './processes.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVICES = ['signup-service', 'profile-service', 'notification-service'] as const;
 type Service = (typeof SERVICES)[number];
-// ANSI colour codes: start.ts colours its prefixes whatever the terminal.
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;]*m/g;
-
-/** A child process whose output lines are kept, and which can be waited on for a line or exit. */
-class Proc {
-  readonly lines: string[] = [];
-  private listeners: Array<() => void> = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(readonly child: ChildProcess) {
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      createInterface({ input: stream }).on('line', (line) => {
-        this.lines.push(line.replace(ANSI, ''));
-        this.notify();
-      });
-    }
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.notify();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  private notify(): void {
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const l of listeners) l();
-  }
-
-  get output(): string {
-    return this.lines.join('\n');
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Resolves with `probe`'s first defined answer, re-asked on each new line; bounded. */
-  async waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value !== undefined) return value;
-      const left = deadline - Date.now();
-      if (left <= 0 || !this.running) {
-        throw new Error(
-          `${what}: ${this.running ? `not within ${timeoutMs} ms` : 'the process exited'}\n${this.output.slice(-4000)}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.listeners.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Polls `/health/ready` until 200, bounded: readiness has no event to subscribe to. */
 async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

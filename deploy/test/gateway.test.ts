@@ -7,16 +7,16 @@
 // service's health passes through. The services trust only the gateway's source address
 // (TRUST_PROXY=127.0.0.2, nginx `proxy_bind`), and the test's clients use other loopback
 // addresses (Linux routes all of 127/8 to lo), so each has its own rate-limit bucket.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { createPrisma } from '@app/db';
 import { freePort, isolatedNats, isolatedRedis, serviceUrls } from '@app/testing';
+import { Proc, withTimeout } from './processes.js';
 import {
   findNginx,
   renderGatewayConfig,
@@ -34,81 +34,6 @@ const GATEWAY_SOURCE = '127.0.0.2';
 const SIGNUP_MAX = 3;
 const PROBLEM = 'application/problem+json';
 const GATEWAY_TYPE = /^https:\/\/errors\.gateway\.example\//;
-// start.ts colours its prefixes whatever the terminal.
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;]*m/g;
-
-/** A child process whose output lines are kept, and which can be waited on for a line or exit. */
-class Proc {
-  readonly lines: string[] = [];
-  private listeners: Array<() => void> = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(readonly child: ChildProcess) {
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      createInterface({ input: stream }).on('line', (line) => {
-        this.lines.push(line.replace(ANSI, ''));
-        this.notify();
-      });
-    }
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.notify();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  private notify(): void {
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const l of listeners) l();
-  }
-
-  get output(): string {
-    return this.lines.join('\n');
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Resolves with `probe`'s first defined answer, re-asked on each new line; bounded. */
-  async waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value !== undefined) return value;
-      const left = deadline - Date.now();
-      if (left <= 0 || !this.running) {
-        throw new Error(
-          `${what}: ${this.running ? `not within ${timeoutMs} ms` : 'the process exited'}\n${this.output.slice(-12000)}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.listeners.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
