@@ -130,6 +130,10 @@ export function createApp(options: CreateAppOptions): App {
     genReqId,
     logController: new OneLinePerRequest({ requestIdLogLabel: 'requestId' }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // A plugin bounds its own start (Postgres 30 s, NATS and Redis theirs) and says which
+    // dependency is missing; Fastify's 10 s default cut those off first on a loaded machine
+    // ("Plugin did not start in time: 'prisma'"), with a message that names none.
+    pluginTimeout: 60_000,
     trustProxy: options.trustProxy ?? false,
     ajv: {
       customOptions: {
