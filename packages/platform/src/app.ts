@@ -27,6 +27,7 @@ import {
 import { corsOrigins, trustProxyAddresses } from './config.js';
 import { healthPlugin, type ReadinessCheck } from './health.js';
 import { stdoutDestination } from './log-destination.js';
+import type { LingerLimits } from './linger.js';
 import { genReqId, loggerOptions } from './logger.js';
 import { metricsPlugin } from './metrics.js';
 import { setStandardHeaders } from './security-headers.js';
@@ -53,6 +54,11 @@ export interface CreateAppOptions {
   readinessTimeoutMs?: number;
   /** Largest accepted body in bytes (default 1 MiB): larger ones get 413. */
   bodyLimit?: number;
+  /**
+   * After a 413/415 answered before the body was read, how long and how much of the rest is read
+   * and discarded before the connection is cut (default 5 s, 8 MiB; linger.ts says why).
+   */
+  linger?: LingerLimits;
   /**
    * Whose `X-Forwarded-*` to believe (`request.ip`, `request.protocol`): `true` any peer, an array
    * only peers with those addresses or in those CIDR ranges; default false, nobody.
@@ -187,7 +193,7 @@ export function createApp(options: CreateAppOptions): App {
         : [convert, ...(Array.isArray(existing) ? existing : [existing])];
   });
 
-  installProblemHandlers(app, options.name);
+  installProblemHandlers(app, options.name, options.linger);
   app.addSchema(Problem);
 
   if (options.cors && options.cors.origins.length > 0) {

@@ -19,6 +19,7 @@ import {
   isUniqueViolation,
   isUnstorableText,
 } from './dependency-errors.js';
+import { DEFAULT_LINGER, lingerIfBodyUnread, type LingerLimits } from './linger.js';
 import { SECURITY_HEADERS, setStandardHeaders } from './security-headers.js';
 
 /** Seconds a client is told to wait (`Retry-After`) when a dependency is unavailable. */
@@ -323,6 +324,7 @@ function replyWithProblem(
   error: FastifyError | Error,
   request: FastifyRequest,
   reply: FastifyReply,
+  linger: LingerLimits = DEFAULT_LINGER,
 ): FastifyReply {
   const problem = toProblem(service, error, request);
   if (problem.code === 'DEPENDENCY_UNAVAILABLE' || problem.code === 'TRANSACTION_CONFLICT') {
@@ -333,6 +335,7 @@ function replyWithProblem(
   } else {
     request.log.info({ code: problem.code, status: problem.status }, 'request rejected');
   }
+  lingerIfBodyUnread((error as FastifyError).code, request, reply, linger);
   const retryAfter = problem.retryAfterSeconds;
   if (typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) {
     void reply.header('retry-after', String(retryAfter));
@@ -399,9 +402,13 @@ export function clientErrorHandler(service: string, log?: () => FastifyBaseLogge
 }
 
 /** Installs the error and not-found handlers that answer every failure with problem+json. */
-export function installProblemHandlers(app: FastifyInstance, service: string): void {
+export function installProblemHandlers(
+  app: FastifyInstance,
+  service: string,
+  linger: LingerLimits = DEFAULT_LINGER,
+): void {
   app.setErrorHandler((error: FastifyError, request, reply) =>
-    replyWithProblem(service, error, request, reply),
+    replyWithProblem(service, error, request, reply, linger),
   );
 
   app.setNotFoundHandler((request, reply) =>

@@ -5,6 +5,7 @@ export * from './config.js';
 export * from './logger.js';
 export * from './errors.js';
 export * from './dependency-errors.js';
+export * from './linger.js';
 export * from './security-headers.js';
 export * from './app.js';
 export * from './health.js';
