@@ -4,7 +4,8 @@
 // its handler returns (ack / nak(delay) / term). A handler that throws is a transient failure,
 // nak'ed on the shared backoff schedule: plain nak() ignores the consumer's backoff on 2.9
 // (NATS-NOTES.md). stop() stops pulling, lets in-flight handlers finish within a grace period and
-// naks the rest, so a redeploy hands them to another replica at once.
+// naks the rest, so a redeploy hands them to another replica at once. The settlements of one turn
+// of the event loop go out together, in one write to the server.
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '@app/contracts';
@@ -58,6 +59,12 @@ export interface ConsumerLoopOptions {
   onSettled?(m: JsMsg, s: Settle, durationMs: number): void;
   /** Whenever the number of in-flight messages changes. */
   onInFlight?(n: number): void;
+  /**
+   * Called by stop() once the pull has ended (no message arrives any more), before it waits for
+   * the handlers in flight: handlers holding messages they have not started on can give them back
+   * now, and their naks reach the server after it stopped sending here.
+   */
+  onPullStopped?(): void;
 }
 
 export interface ConsumerLoop {
@@ -112,6 +119,36 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
     else m.term();
   }
 
+  // Handlers finish in separate callbacks (a batch of database rows, SMTP replies read in one
+  // poll): nats.js writes what is queued once per microtask checkpoint, so settling each at once
+  // would be a write, and a wake-up of the server, per message. Queued to the end of the turn
+  // instead, they leave in one; stop() sends what is still queued before it returns.
+  let settling: Array<{ m: JsMsg; s: Settle; started: number }> = [];
+  let settleScheduled = false;
+
+  function settleSoon(m: JsMsg, s: Settle, started: number): void {
+    settling.push({ m, s, started });
+    if (settleScheduled) return;
+    settleScheduled = true;
+    setImmediate(settleQueued);
+  }
+
+  function settleQueued(): void {
+    settleScheduled = false;
+    const queued = settling;
+    settling = [];
+    for (const { m, s, started } of queued) {
+      try {
+        apply(m, s);
+      } catch (err) {
+        // A closed connection: the server redelivers the message after ack_wait.
+        o.log.warn({ ...where, err, seq: m.info.streamSequence }, 'could not settle a message');
+        continue;
+      }
+      o.onSettled?.(m, s, performance.now() - started);
+    }
+  }
+
   function dispatch(m: JsMsg): void {
     const started = performance.now();
     const task = (async () => {
@@ -134,8 +171,7 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
         outcome = settle.nak(delayMs);
       }
       if (abandoned.delete(m)) return;
-      apply(m, outcome);
-      o.onSettled?.(m, outcome, performance.now() - started);
+      settleSoon(m, outcome, started);
     })().finally(() => {
       inFlight.delete(m);
       o.onInFlight?.(inFlight.size);
@@ -211,6 +247,7 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
       // Closing a pull whose connection is already gone may throw; the pull ended with it.
     }
     await running;
+    o.onPullStopped?.();
     const pending = [...inFlight.values()].map((f) => f.task);
     if (pending.length > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -222,6 +259,7 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
         graceOver,
       ]);
       clearTimeout(timer);
+      settleQueued();
       if (outcome === 'timeout') {
         for (const [m, { started }] of inFlight) {
           abandoned.add(m);
@@ -234,6 +272,7 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
         );
       }
     }
+    settleQueued();
     if (heartbeat) clearInterval(heartbeat);
     o.log.info(where, 'consumer loop stopped');
   }

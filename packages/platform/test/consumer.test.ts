@@ -1,6 +1,7 @@
 // The JetStream consumer loop against the real NATS: each outcome a handler can return, a throwing
-// handler, the concurrency bound, working() for slow handlers, stop() with its grace period, and a
-// consumer that appears after the loop started. Every wait is on an event, with a generous bound.
+// handler, the concurrency bound, working() for slow handlers, stop() with its grace period and its
+// onPullStopped hook, settlements sent together, and a consumer that appears after the loop
+// started. Every wait is on an event, with a generous bound.
 import { AckPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from '@app/contracts';
@@ -369,6 +370,77 @@ void t.test('stop(): in-flight handlers finish within the grace, the rest is nak
     [2],
     'another loop gets the nak-ed message (well before ack_wait), and only that one',
   );
+});
+
+void t.test(
+  'stop(): onPullStopped runs once the pull ended, before handlers are awaited',
+  async (t) => {
+    const f = await fixture(t);
+    const handedBack = deferred();
+    const holding = deferred();
+    let held = 0;
+    let dispatchedAfterHook = false;
+    let hookCalled = false;
+    const first = await consumingLoop(t, f, {
+      concurrency: 4,
+      // Each handler holds its message until the hook says the loop is stopping.
+      handle: async () => {
+        if (hookCalled) dispatchedAfterHook = true;
+        if (++held === 3) holding.resolve();
+        await handedBack.promise;
+        return settle.nak(0);
+      },
+      onPullStopped: () => {
+        hookCalled = true;
+        handedBack.resolve();
+      },
+    });
+    await f.publish(3);
+    await bounded(holding.promise, 'three messages held');
+    // A grace far longer than the bounded wait: only the hook can end the handlers in time.
+    await bounded(first.loop.stop(60_000), 'stop');
+    t.ok(hookCalled, 'the hook ran');
+    t.notOk(dispatchedAfterHook, 'no message was handed to a handler after it');
+    t.same(
+      first.settled.map((s) => s.s.kind),
+      ['nak', 'nak', 'nak'],
+      'the held messages were handed back',
+    );
+    t.notOk(
+      first.lines.some((l) => l.msg === 'grace period over: in-flight messages nak-ed'),
+      'without waiting for the grace period',
+    );
+  },
+);
+
+void t.test('settlements made in one turn are all sent', async (t) => {
+  const f = await fixture(t);
+  const gate = deferred();
+  let waiting = 0;
+  const all = deferred();
+  const {
+    loop: l,
+    settledCount,
+    settled,
+  } = await consumingLoop(t, f, {
+    concurrency: 10,
+    // Ten handlers finish in the same turn (one gate), as a batch of database rows would.
+    handle: async () => {
+      if (++waiting === 10) all.resolve();
+      await gate.promise;
+      return settle.ack();
+    },
+  });
+  await f.publish(10);
+  await bounded(all.promise, 'ten handlers waiting');
+  gate.resolve();
+  await settledCount(10);
+  t.same(
+    settled.map((s) => s.s.kind),
+    Array.from({ length: 10 }, () => 'ack'),
+  );
+  await l.stop();
+  t.same(await drainedState(f), { redelivered: 0 }, 'every ack reached the server');
 });
 
 void t.test('a missing consumer is retried until it appears', async (t) => {

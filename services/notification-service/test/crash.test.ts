@@ -3,7 +3,8 @@
 // Postgres is what stops a redelivery from sending again. The one window no claim can close (the
 // SMTP server accepted, the process died before recording it) is bounded and recognisable: such a
 // resend carries the same Message-ID, and its row shows the takeover of a dead worker's claim.
-// Also: SIGTERM settles in-flight sends and exits within the grace period.
+// Also: SIGTERM settles in-flight sends, gives back the claims of the events not sent yet, and
+// exits within the grace period.
 import t from 'tap';
 import { welcomeMessageId } from '../src/lib/welcome.js';
 import { consumerIdle, publishSignups, spawnService, testEnv, waitUntil } from './helper.js';
@@ -111,6 +112,11 @@ void t.test(
     );
     const sentBefore = env.sink.messages.length;
     t.ok(sentBefore < 40, 'it stopped pulling: the backlog was left for another instance');
+    t.equal(
+      await env.prisma.notificationDelivery.count({ where: { status: { not: 'sent' } } }),
+      0,
+      'no claim left behind: the events still waiting to be sent gave theirs back',
+    );
 
     const next = spawnService(t, env.vars);
     await next.address;

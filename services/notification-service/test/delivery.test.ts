@@ -1,6 +1,7 @@
 // Acceptance: 500 events published -> exactly 500 emails in the SMTP sink, each to the right
 // address, none twice, each with a Message-ID derived from the event id and the traceparent.
-// Also readiness, the consumer metrics, and that the admin routes need the token.
+// Also readiness, the consumer metrics, that the admin routes need the token, and that closing
+// hands the events still waiting back without leaving their claims behind.
 import t from 'tap';
 import { ADMIN_TOKEN, build, consumerIdle, publishSignups, testEnv } from './helper.js';
 import { welcomeMessageId } from '../src/lib/welcome.js';
@@ -33,6 +34,8 @@ void t.test('500 events -> exactly 500 emails, right addresses, none twice', asy
   t.match(metrics, /notify_events_processed_total\{[^}]*outcome="sent"[^}]*\} 500/);
   t.match(metrics, /notify_consumer_max_ack_pending\{[^}]*\} 64/);
   t.match(metrics, /notify_send_duration_seconds_count\{[^}]*outcome="sent"[^}]*\} 500/);
+  t.match(metrics, /notify_ledger_rows_total\{[^}]*op="claim"[^}]*\} 500/, 'every claim counted');
+  t.match(metrics, /notify_ledger_rows_total\{[^}]*op="mark_sent"[^}]*\} 500/);
 
   const ready = await app.inject({ url: '/health/ready' });
   t.equal(ready.statusCode, 200);
@@ -70,3 +73,39 @@ void t.test('a send slower than ack_wait is not redelivered: working() keeps it'
   const row = await env.prisma.notificationDelivery.findFirst();
   t.match(row, { status: 'sent', attempts: 1 });
 });
+
+void t.test(
+  'closing with events waiting: sends under way finish, the waiting ones go back unclaimed',
+  async (t) => {
+    // nats-server 2.9 hands a nak-ed message back to the closing instance's pull request, where
+    // it waits for ack_wait: a short one keeps the test short.
+    const env = await testEnv(t, { NOTIFY_CONCURRENCY: '2', NOTIFY_ACK_WAIT_MS: '3000' });
+    env.sink.setDelay(200);
+    const first = await build(t, { env });
+    await publishSignups(env.nats.js, env.names, 20);
+    await env.sink.waitFor(1, 30_000);
+    await first.app.close();
+    const sent = env.sink.messages.length;
+    t.ok(sent < 20, `the backlog was left on the server (${sent} sent before closing)`);
+    const rows = await env.prisma.notificationDelivery.findMany();
+    t.same(
+      rows.filter((r) => r.status !== 'sent').map((r) => r.status),
+      [],
+      'no claim left behind: the messages still waiting gave theirs back',
+    );
+    t.equal(rows.length, sent, 'each email sent is recorded as sent');
+
+    await build(t, { env });
+    await env.sink.waitFor(20, 60_000);
+    await consumerIdle(env);
+    const ids = new Set(env.sink.messages.map((m) => m.headers['message-id']?.trim()));
+    t.equal(env.sink.messages.length, 20, 'no email twice');
+    t.equal(ids.size, 20);
+    const after = await env.prisma.notificationDelivery.findMany();
+    t.same(
+      after.map((r) => [r.status, r.attempts]),
+      after.map(() => ['sent', 1]),
+      'a released claim is no attempt: every row sent at its first',
+    );
+  },
+);

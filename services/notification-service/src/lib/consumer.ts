@@ -1,8 +1,17 @@
 // The welcome-email handler: for one user.signed_up message, validates, claims the delivery in
 // Postgres, renders, sends, marks it sent, and says how the message settles (platform's consumer
-// loop pulls, bounds concurrency, keeps slow sends alive and applies the outcome). Failures follow
-// lib/retry.ts: transient ones nak(delay) on the shared backoff schedule, permanent ones term()
-// after recording the reason where the dead-letter worker can find it.
+// loop pulls, keeps slow messages alive and applies the outcome). Failures follow lib/retry.ts:
+// transient ones nak(delay) on the shared backoff schedule, permanent ones term() after recording
+// the reason where the dead-letter worker can find it.
+// Every message the server lets the process hold is handled as soon as it arrives, and only the
+// send waits, for one of `sendSlots` (NOTIFY_CONCURRENCY): so the claims of the messages that
+// arrived together go to Postgres in one statement, and the SMTP pool always has the next email
+// ready. A slot is held until the email's "sent" mark has committed, so at most `sendSlots` emails
+// are ever sent without being recorded (the one window a crash can turn into a resend). A message
+// still waiting for a slot when the service stops gives its claim back and is nak-ed, for another
+// replica to take at once. (A claim is held while its message waits for a slot: the claim timeout
+// must exceed that wait plus the send, as it must exceed a send; the heartbeat keeps the message
+// from being redelivered meanwhile.)
 // Per-event success lines are debug-level (at hundreds of events/s they would be most of the
 // service's CPU and log volume); an info summary of the counts goes out every `summaryMs` instead.
 // Failures, retries and terminations stay at warn, one line per event.
@@ -21,6 +30,8 @@ export interface WelcomeHandlerOptions {
   metrics: NotifyMetrics;
   log: Logger;
   mailFrom: string;
+  /** Emails being sent (or waiting for their "sent" mark) at once. */
+  sendSlots: number;
   /** The nak schedule of a transient failure. */
   backoff: { baseMs: number; maxMs: number };
   /** How often the info-level summary of sent / duplicate / failed counts is logged (default 10 s). */
@@ -51,17 +62,72 @@ export function parseWelcomeEvent(
   return { ok: true, event: result.value };
 }
 
+/** A counting semaphore whose waiters are served in arrival order, and all refused once closed. */
+export class Slots {
+  private free: number;
+  private readonly waiting: Array<(granted: boolean) => void> = [];
+  private closed = false;
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError('size must be a positive integer');
+    this.free = size;
+  }
+
+  /** Resolves true with a slot (to give back with release()), or false once closed. */
+  acquire(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.closed ? undefined : this.waiting.shift();
+    if (next) next(true);
+    else this.free++;
+  }
+
+  /** Refuses every waiter and every later acquire(); slots already held are unaffected. */
+  close(): void {
+    this.closed = true;
+    for (const waiter of this.waiting.splice(0)) waiter(false);
+  }
+}
+
 export class WelcomeHandler {
   private readonly summary: NodeJS.Timeout;
   private counts: Counts = { sent: 0, duplicate: 0, busy: 0, failed: 0 };
+  private readonly slots: Slots;
+  // Label children resolved once: a lookup by label values per event is measurable at this rate.
+  private readonly sentCount;
+  private readonly duplicateCount;
+  private readonly sendOk;
+  private readonly sendFailed;
 
   constructor(private readonly o: WelcomeHandlerOptions) {
+    this.slots = new Slots(o.sendSlots);
+    this.sentCount = o.metrics.processed.labels('sent');
+    this.duplicateCount = o.metrics.processed.labels('duplicate');
+    this.sendOk = o.metrics.sendDuration.labels('sent');
+    this.sendFailed = o.metrics.sendDuration.labels('failed');
     this.summary = setInterval(() => this.logSummary(), o.summaryMs ?? 10_000);
     this.summary.unref();
   }
 
+  /**
+   * Stops starting sends: a message still waiting for a slot gives its claim back and is nak-ed
+   * (sends under way finish). Call before stopping the consumer loop, which waits for them all.
+   */
+  stopSending(): void {
+    this.slots.close();
+  }
+
   /** Stops the periodic summary and logs the last one. */
   close(): void {
+    this.stopSending();
     clearInterval(this.summary);
     this.logSummary();
   }
@@ -87,45 +153,54 @@ export class WelcomeHandler {
       return settle.term(parsed.reason.slice(0, 200));
     }
     const event = parsed.event;
-    const logCtx = { eventId: event.id, seq, deliveryCount, traceparent };
+    const logCtx = () => ({ eventId: event.id, seq, deliveryCount, traceparent });
 
     let claimed = false;
+    let slot = false;
     try {
       const claim = await this.o.deliveries.claim(event.id, WELCOME_KIND, event.data.email);
       if (claim.outcome === 'already_sent') {
-        this.o.metrics.processed.inc({ outcome: 'duplicate' });
+        this.duplicateCount.inc();
         this.counts.duplicate++;
-        this.o.log.debug(logCtx, 'already sent: acked without sending');
+        this.o.log.debug(logCtx(), 'already sent: acked without sending');
         return settle.ack();
       }
       if (claim.outcome === 'busy') {
         this.counts.busy++;
         this.o.log.debug(
-          { ...logCtx, retryInMs: claim.retryInMs },
+          { ...logCtx(), retryInMs: claim.retryInMs },
           'claimed elsewhere: retry later',
         );
         return settle.nak(claim.retryInMs);
       }
       claimed = true;
+      slot = await this.slots.acquire();
+      if (!slot) {
+        // Stopping: nothing was sent, so the claim goes back and the message to the server.
+        await this.o.deliveries.release(event.id, WELCOME_KIND);
+        return settle.nak(0);
+      }
       const email = renderWelcome(event, { from: this.o.mailFrom, traceparent });
-      const end = this.o.metrics.sendDuration.startTimer();
+      const started = performance.now();
       let info;
       try {
         info = await this.o.mailer.send(email);
-        end({ outcome: 'sent' });
+        this.sendOk.observe((performance.now() - started) / 1000);
       } catch (error) {
-        end({ outcome: 'failed' });
+        this.sendFailed.observe((performance.now() - started) / 1000);
         throw error;
       }
       await this.o.deliveries.markSent(event.id, WELCOME_KIND, email.messageId);
-      this.o.metrics.processed.inc({ outcome: 'sent' });
+      this.sentCount.inc();
       this.counts.sent++;
       // The local transport (development) names the file to open: worth a line each time.
-      if (info.path) this.o.log.info({ ...logCtx, path: info.path }, 'welcome email sent');
-      else this.o.log.debug(logCtx, 'welcome email sent');
+      if (info.path) this.o.log.info({ ...logCtx(), path: info.path }, 'welcome email sent');
+      else this.o.log.debug(logCtx(), 'welcome email sent');
       return settle.ack();
     } catch (error) {
-      return this.fail(m, classifySendError(error), claimed ? event.id : undefined, logCtx);
+      return this.fail(m, classifySendError(error), claimed ? event.id : undefined, logCtx());
+    } finally {
+      if (slot) this.slots.release();
     }
   };
 

@@ -1,6 +1,7 @@
 // The service's Prometheus metrics, registered on the app's own registry: what was processed, what
 // failed and why, redeliveries, dead letters by reason, the consumer's backlog as the server sees
-// it, and how long sends take.
+// it, how long sends take, and the delivery ledger's statements with the rows they carried (how
+// well claims and marks are grouped).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface NotifyMetrics {
@@ -14,6 +15,8 @@ export interface NotifyMetrics {
   redeliveredNow: Gauge<'consumer'>;
   inFlight: Gauge;
   sendDuration: Histogram<'outcome'>;
+  ledgerStatements: Counter<'statement'>;
+  ledgerRows: Counter<'op'>;
 }
 
 export function createMetrics(registry: Registry): NotifyMetrics {
@@ -71,6 +74,18 @@ export function createMetrics(registry: Registry): NotifyMetrics {
       help: 'Time to hand one email to the transport',
       labelNames: ['outcome'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    ledgerStatements: new Counter({
+      name: 'notify_ledger_statements_total',
+      help: 'Statements run by the delivery ledger (statement: ledger for claims and sent marks, release)',
+      labelNames: ['statement'] as const,
+      registers,
+    }),
+    ledgerRows: new Counter({
+      name: 'notify_ledger_rows_total',
+      help: 'Rows those statements carried (op: claim, mark_sent, release)',
+      labelNames: ['op'] as const,
       registers,
     }),
   };

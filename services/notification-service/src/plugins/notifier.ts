@@ -14,7 +14,7 @@ import type { Config } from '../config.js';
 import { WelcomeHandler } from '../lib/consumer.js';
 import { DeadLetterWorker } from '../lib/deadletter.js';
 import { Deliveries } from '../lib/deliveries.js';
-import { createMailer, type Mailer } from '../lib/mailer.js';
+import { createMailer, mailerOptions, type Mailer } from '../lib/mailer.js';
 import { createMetrics, type NotifyMetrics } from '../lib/metrics.js';
 import type { RedriveDeps } from '../lib/redrive.js';
 import { RedriveJobs } from '../lib/redrive-jobs.js';
@@ -55,13 +55,18 @@ export const notifierPlugin = fp<NotifierPluginOptions>(
     const deliveries = new Deliveries(app.prisma, {
       workerId,
       claimTimeoutMs: config.NOTIFY_CLAIM_TIMEOUT_MS,
+      onBatch: (batch) => {
+        if ('releases' in batch) {
+          metrics.ledgerStatements.inc({ statement: 'release' });
+          metrics.ledgerRows.inc({ op: 'release' }, batch.releases);
+        } else {
+          metrics.ledgerStatements.inc({ statement: 'ledger' });
+          metrics.ledgerRows.inc({ op: 'claim' }, batch.claims);
+          metrics.ledgerRows.inc({ op: 'mark_sent' }, batch.marks);
+        }
+      },
     });
-    const mailer = createMailer({
-      smtpUrl: config.SMTP_URL,
-      mailDir: config.NOTIFY_MAIL_DIR,
-      timeoutMs: config.NOTIFY_SMTP_TIMEOUT_MS,
-      poolSize: Math.min(config.NOTIFY_CONCURRENCY, 10),
-    });
+    const mailer = createMailer(mailerOptions(config));
     const log = app.log.child({ component: 'welcome-email' });
     const handler = new WelcomeHandler({
       deliveries,
@@ -69,6 +74,7 @@ export const notifierPlugin = fp<NotifierPluginOptions>(
       metrics,
       log,
       mailFrom: config.MAIL_FROM,
+      sendSlots: config.NOTIFY_CONCURRENCY,
       backoff: { baseMs: config.NOTIFY_BACKOFF_BASE_MS, maxMs: config.NOTIFY_BACKOFF_MAX_MS },
     });
     const deadLetterWorker = config.NOTIFY_DEADLETTER_WORKER
@@ -141,14 +147,19 @@ export const notifierPlugin = fp<NotifierPluginOptions>(
         consumer: names.consumers.welcomeEmail,
         log,
         handle: handler.handle,
-        concurrency: config.NOTIFY_CONCURRENCY,
-        // The pull batch never asks for more than the server would let us hold anyway.
-        batch: Math.max(1, Math.min(config.NOTIFY_MAX_ACK_PENDING, config.NOTIFY_CONCURRENCY * 2)),
+        // Every message the server lets us hold is handled at once (its claim joins those of the
+        // messages that came with it); the handler bounds the sends by NOTIFY_CONCURRENCY. The
+        // pull asks for as many, so the next messages are on their way while these are sent.
+        concurrency: config.NOTIFY_MAX_ACK_PENDING,
+        batch: config.NOTIFY_MAX_ACK_PENDING,
         // A slow send must not be redelivered to another worker while it is still running.
         heartbeatMs: Math.max(500, config.NOTIFY_ACK_WAIT_MS / 3),
         backoff: { baseMs: config.NOTIFY_BACKOFF_BASE_MS, maxMs: config.NOTIFY_BACKOFF_MAX_MS },
         retryMs: config.NOTIFY_CONSUMER_RETRY_MS,
         onInFlight: (n) => metrics.inFlight.set(n),
+        // Messages not being sent yet go back to the server once it stopped sending here; the
+        // sends under way finish.
+        onPullStopped: () => handler.stopSending(),
       });
       deadLetterWorker?.start();
       app.log.info(
