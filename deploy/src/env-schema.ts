@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from './paths.js';
 
-export const SERVICES = ['signup-service', 'profile-service', 'notification-service'] as const;
+export const SERVICES = [
+  'signup-service',
+  'profile-service',
+  'notification-service',
+  'ops-console',
+] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -70,9 +75,27 @@ export async function loadServiceEnvSchema(service: string): Promise<TObject> {
   return schemas[0]!;
 }
 
-/** What a deployment must provide for `service`: the schema's required variables plus URLs. */
+const LOOPBACK_URL =
+  /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?(?:127\.\d+\.\d+\.\d+|localhost|\[::1\])(?:[:/]|$)/i;
+
+/**
+ * Variables whose schema default is a URL on the loopback interface (the ops console's
+ * OPS_SIGNUP_URL and the like): right for `pnpm start`, wrong in a container, where the other
+ * services are other hosts.
+ */
+export function loopbackDefaults(schema: TObject): string[] {
+  return Object.entries(schema.properties)
+    .filter(([, s]) => typeof s.default === 'string' && LOOPBACK_URL.test(s.default))
+    .map(([name]) => name)
+    .sort();
+}
+
+/**
+ * What a deployment must provide for `service`: the schema's required variables, the datastore
+ * URLs and every other variable whose default points at this machine.
+ */
 export function variablesToProvide(schema: TObject): string[] {
   const known = new Set(schemaVariables(schema));
   const extra = DEPLOYMENT_REQUIRED.filter((v) => known.has(v));
-  return [...new Set([...requiredVariables(schema), ...extra])].sort();
+  return [...new Set([...requiredVariables(schema), ...extra, ...loopbackDefaults(schema)])].sort();
 }

@@ -88,6 +88,13 @@ async function serviceVars(t: Test, service: Service): Promise<Record<string, st
         ADMIN_TOKEN: randomBytes(24).toString('base64url'),
       };
     }
+    case 'ops-console':
+      return {
+        ...common,
+        OPS_REDIS_PREFIX: redis.prefix,
+        OPS_OPERATOR_TOKEN: randomBytes(24).toString('base64url'),
+        OPS_SESSION_SECRET: randomBytes(32).toString('base64url'),
+      };
   }
 }
 

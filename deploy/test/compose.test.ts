@@ -84,8 +84,12 @@ for (const service of SERVICES) {
     for (const [name, url] of env) {
       if (!/_URL$/.test(name)) continue;
       for (const server of url.split(',')) {
-        const host = new URL(server.trim()).hostname;
+        const { hostname: host, port: urlPort } = new URL(server.trim());
         t.ok(compose.services[host], `${name} points at the compose service "${host}"`);
+        // the console reaches the other services: at their documented ports
+        if ((SERVICES as readonly string[]).includes(host)) {
+          t.equal(Number(urlPort), ports.get(host), `${name} uses ${host}'s documented port`);
+        }
       }
     }
   });
@@ -182,21 +186,20 @@ void t.test('gateway: nginx with the rendered config, after the services', async
   t.ok(mount?.readOnly, 'read-only');
   const file = join(REPO_ROOT, mount?.source ?? '(none)');
   t.equal(file, GATEWAY_COMPOSE_CONFIG, 'the compose rendering of the template');
-  const expected =
-    COMPOSE_CONFIG_HEADER +
-    renderGatewayConfig(
-      composeGatewayOptions({
-        signup: ports.get('signup-service')!,
-        profile: ports.get('profile-service')!,
-        notification: ports.get('notification-service')!,
-      }),
-    );
+  const options = composeGatewayOptions({
+    signup: ports.get('signup-service')!,
+    profile: ports.get('profile-service')!,
+    notification: ports.get('notification-service')!,
+  });
+  const expected = COMPOSE_CONFIG_HEADER + renderGatewayConfig(options);
   t.equal(
     existsSync(file) ? readFileSync(file, 'utf8') : '(missing)',
     expected,
     'it is the current template rendered for compose (else: pnpm gateway --write-compose)',
   );
-  for (const service of SERVICES) {
+  const fronted = Object.values(options.upstreams).map((address) => address.split(':')[0]!);
+  for (const service of fronted) {
+    t.ok((SERVICES as readonly string[]).includes(service), `${service} is one of the services`);
     t.match(
       expected,
       new RegExp(`server ${service}:${ports.get(service)};`),
@@ -204,6 +207,7 @@ void t.test('gateway: nginx with the rendered config, after the services', async
     );
     t.equal(dependencies(gateway).get(service), 'service_healthy', `starts after ${service}`);
   }
+  t.notMatch(expected, /ops-console/, "the operators' console is not on the public entry point");
   t.same(
     publishedPorts(gateway),
     [{ host: GATEWAY_PORT, container: GATEWAY_PORT }],

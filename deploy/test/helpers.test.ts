@@ -7,9 +7,11 @@ import {
   isPinnedBase,
   isPinnedImage,
   parseDockerfile,
+  loopbackDefaults,
   parsePortsTable,
   requiredVariables,
   validateWithKubernetesModels,
+  variablesToProvide,
   type K8sObject,
 } from '../src/index.js';
 
@@ -61,7 +63,7 @@ void t.test('Dockerfile parsing', async (t) => {
   t.throws(() => parseDockerfile('RUN x\nFROM y'), /RUN before FROM/);
 });
 
-void t.test('README ports table and schema-required variables', async (t) => {
+void t.test('README ports table, schema-required variables, loopback defaults', async (t) => {
   const md =
     '| service | HTTP port |\n|---|---|\n| a-service | 3001 |\n| `b` (admin) | 3002 |\n\nafter';
   t.same(
@@ -79,6 +81,19 @@ void t.test('README ports table and schema-required variables', async (t) => {
     }),
     ['A'],
   );
+  const urls = {
+    properties: {
+      A_URL: { default: 'http://127.0.0.1:3001' },
+      B_URL: { default: 'nats://user:pw@localhost:4222' },
+      C_URL: { default: 'http://[::1]/x' },
+      D_URL: { default: 'http://signup-service:3001' },
+      E_URL: { default: 'http://127.0.0.1.example.com/' },
+      F: { default: 3 },
+      REQUIRED: {},
+    },
+  };
+  t.same(loopbackDefaults(urls), ['A_URL', 'B_URL', 'C_URL'], 'defaults on this machine only');
+  t.same(variablesToProvide(urls), ['A_URL', 'B_URL', 'C_URL', 'REQUIRED']);
   t.same(exportedByCommand({ command: ['sh', '-c', 'export A="$(cat a)" B_C="x" && exec node'] }), [
     'A',
     'B_C',

@@ -298,16 +298,30 @@ for (const [overlay, objects] of Object.entries(overlays)) {
     `${overlay}: NetworkPolicies deny by default and allow only what is needed`,
     async (t) => {
       const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
-      type Rule = { ports?: Array<{ port: number }>; to?: unknown[] };
+      type Selector = {
+        matchLabels?: Record<string, string>;
+        matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+      };
+      type Peer = { podSelector?: Selector; namespaceSelector?: Selector; ipBlock?: object };
+      type Rule = { ports?: Array<{ port: number }>; to?: Peer[]; from?: Peer[] };
       const specs = policies.map(
         (p) =>
           p.spec as {
-            podSelector: { matchLabels?: object; matchExpressions?: unknown[] };
+            podSelector: Selector;
             policyTypes: string[];
             ingress?: Rule[];
             egress?: Rule[];
           },
       );
+      /** The app.kubernetes.io/name values a selector picks (undefined: every pod). */
+      const namesOf = (selector: Selector): string[] | undefined => {
+        const name = selector.matchLabels?.['app.kubernetes.io/name'];
+        if (name) return [name];
+        const expression = selector.matchExpressions?.find(
+          (e) => e.key === 'app.kubernetes.io/name' && e.operator === 'In',
+        );
+        return expression?.values;
+      };
       t.ok(
         specs.some(
           (s) =>
@@ -322,11 +336,39 @@ for (const [overlay, objects] of Object.entries(overlays)) {
       const egressPorts = new Set(
         specs.flatMap((s) => (s.egress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port))),
       );
+      const httpPorts = new Set(SERVICES.map((service) => ports.get(service)!));
+      const consoleTargets = SERVICES.filter((service) => service !== 'ops-console');
       t.same(
         [...egressPorts].sort((a, b) => a - b),
-        [25, 53, 587, 4222, 5432, 6222, 6379],
-        'egress only to DNS, Postgres, Redis, NATS (and its routes), SMTP',
+        [
+          25,
+          53,
+          587,
+          ...consoleTargets.map((service) => ports.get(service)!),
+          4222,
+          5432,
+          6222,
+          6379,
+        ].sort((a, b) => a - b),
+        "egress only to DNS, Postgres, Redis, NATS (and its routes), SMTP, and the services' HTTP",
       );
+      for (const s of specs) {
+        for (const rule of s.egress ?? []) {
+          const http = (rule.ports ?? []).filter((p) => httpPorts.has(p.port));
+          if (http.length === 0) continue;
+          t.same(namesOf(s.podSelector), ['ops-console'], 'only the console calls the services');
+          const targets = (rule.to ?? []).flatMap((peer) =>
+            peer.podSelector && !peer.namespaceSelector && !peer.ipBlock
+              ? (namesOf(peer.podSelector) ?? ['(every pod)'])
+              : ['(not a pod of the namespace)'],
+          );
+          t.same(
+            targets.sort(),
+            [...consoleTargets].sort(),
+            `the console's egress to ${http.map((p) => p.port).join(', ')} is to the services' pods`,
+          );
+        }
+      }
       for (const s of specs) {
         for (const rule of s.egress ?? []) {
           t.ok(rule.ports && rule.ports.length > 0, 'no egress rule opens every port');
@@ -340,6 +382,28 @@ for (const [overlay, objects] of Object.entries(overlays)) {
       );
       for (const service of SERVICES) {
         t.ok(ingressPorts.has(ports.get(service)!), `ingress allowed to ${service}'s port`);
+      }
+      // the console can redrive: only named namespaces (the ingress controller, Prometheus) reach it
+      const toConsole = specs.filter((s) => {
+        const selected = namesOf(s.podSelector);
+        return (s.ingress ?? []).length > 0 && (!selected || selected.includes('ops-console'));
+      });
+      t.ok(toConsole.length > 0, 'a policy lets something reach the console');
+      for (const s of toConsole) {
+        for (const rule of s.ingress ?? []) {
+          t.ok((rule.from ?? []).length > 0, 'ingress to the console names who may reach it');
+          for (const peer of rule.from ?? []) {
+            t.ok(
+              peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'],
+              'a namespace, by name',
+            );
+          }
+          t.same(
+            (rule.ports ?? []).map((p) => p.port),
+            [ports.get('ops-console')],
+            "on the console's port only",
+          );
+        }
       }
     },
   );

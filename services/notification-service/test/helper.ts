@@ -21,8 +21,10 @@ import {
 import { createPrisma, type PrismaClient } from '@app/db';
 import {
   isolatedSystem,
+  randomTraceparent,
   serviceBuilder,
   startSmtpSink,
+  waitUntil,
   type IsolatedNats,
   type SmtpSink,
   type TestLike,
@@ -31,6 +33,8 @@ import {
 import { provision, type App } from '@app/platform';
 import * as service from '../src/index.js';
 import { loadConfig, type Config, type Deps } from '../src/index.js';
+
+export { waitUntil };
 
 export const SERVICE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -152,10 +156,6 @@ export interface Signup {
   seq: number;
 }
 
-export function traceparent(): string {
-  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
-}
-
 export function signupEvent(i: number, tag = randomBytes(3).toString('hex')): UserSignedUpV1 {
   return makeEnvelope('user.signed_up', 1, {
     userId: crypto.randomUUID(),
@@ -177,7 +177,7 @@ export async function publishSignups(
     const batch = [];
     for (let i = start; i < Math.min(count, start + window); i++) {
       const event = signupEvent(i);
-      const tp = traceparent();
+      const tp = randomTraceparent();
       const h = natsHeaders();
       h.set('traceparent', tp);
       batch.push(
@@ -189,30 +189,6 @@ export async function publishSignups(
     await Promise.all(batch);
   }
   return out;
-}
-
-/** Resolves once `predicate` holds, polling every 50 ms; rejects with `what` after timeoutMs. */
-export async function waitUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Error | undefined;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error instanceof Error ? error : new Error(String(error));
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function streamCount(jsm: JetStreamManager, stream: string): Promise<number> {

@@ -11,8 +11,10 @@ import { createPrisma, type PrismaClient } from '@app/db';
 import { provision, type App } from '@app/platform';
 import {
   isolatedSystem,
+  randomTraceparent,
   serviceBuilder,
   startSmtpSink,
+  waitUntil,
   type BuildOverrides,
   type IsolatedSystem,
   type SmtpSink,
@@ -23,6 +25,8 @@ import * as profile from '@app/profile-service';
 import * as signup from '@app/signup-service';
 import * as service from '../src/index.js';
 import type { Config, Deps } from '../src/index.js';
+
+export { waitUntil };
 
 export const OPERATOR_TOKEN = 'operator-token-0123456789abcdef';
 export const VIEWER_TOKEN = 'viewer-token-0123456789abcdef';
@@ -147,34 +151,6 @@ export const build: (t: TestLike, overrides?: BuildOverrides<TestEnv, Deps>) => 
     },
   });
 
-/** Resolves once `check` holds, polling every 50 ms; rejects with `what` after timeoutMs. */
-export async function waitUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Error | undefined;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error instanceof Error ? error : new Error(String(error));
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-export function traceparent(): string {
-  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
-}
-
 /** Publishes `count` signup events as signup-service's relay does; resolves with their events. */
 export async function publishSignups(
   env: TestEnv,
@@ -189,7 +165,7 @@ export async function publishSignups(
       displayName: `User ${i}`,
     });
     const h = natsHeaders();
-    const tp = traceparent();
+    const tp = randomTraceparent();
     h.set('traceparent', tp);
     const ack = await env.system.nats.js.publish(
       env.names.subjects.userSignedUp,

@@ -23,13 +23,7 @@ import {
   sealSession,
   serializeCookie,
 } from '../src/lib/session.js';
-import {
-  formatSeqs,
-  parseSeqs,
-  reasonSignature,
-  signatureId,
-  subjectMatches,
-} from '../src/lib/signature.js';
+import { formatSeqs, parseSeqs, reasonSignature, signatureId } from '../src/lib/signature.js';
 import { formatDuration, formatInt, formatTime } from '../src/lib/format.js';
 import { safeNext } from '../src/routes/auth.js';
 import { parseForm, wantsHtml } from '../src/routes/console.js';
@@ -67,14 +61,6 @@ void t.test('reason signatures group the same failure', async (t) => {
   t.equal(reasonSignature('  a \n  b  '), 'a b', 'whitespace collapsed');
   t.match(signatureId(a), /^[0-9a-f]{16}$/);
   t.equal(signatureId(a), signatureId(b));
-});
-
-void t.test('NATS subject patterns', async (t) => {
-  t.ok(subjectMatches('user.*', 'user.signed_up'));
-  t.ok(subjectMatches('user.>', 'user.a.b'));
-  t.notOk(subjectMatches('user.>', 'user'));
-  t.notOk(subjectMatches('user.*', 'user.a.b'));
-  t.ok(subjectMatches('t_1.user.signed_up', 't_1.user.signed_up'));
 });
 
 void t.test('sequence lists for the redrive form', async (t) => {

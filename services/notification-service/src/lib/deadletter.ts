@@ -5,23 +5,12 @@
 // original already gone is still dead-lettered, saying so, never silently dropped.
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import type { Logger, Names } from '@app/contracts';
+import { DLQ_HEADERS, type Logger, type Names } from '@app/contracts';
 import { settle, startConsumerLoop, type ConsumerLoop, type Settle } from '@app/platform';
 import { parseWelcomeEvent } from './consumer.js';
 import type { Deliveries } from './deliveries.js';
 import type { NotifyMetrics } from './metrics.js';
 import { WELCOME_KIND } from './welcome.js';
-
-export const DLQ = {
-  originalSubject: 'Dlq-Original-Subject',
-  originalStream: 'Dlq-Original-Stream',
-  originalSeq: 'Dlq-Original-Seq',
-  originalTime: 'Dlq-Original-Time',
-  consumer: 'Dlq-Consumer',
-  deliveries: 'Dlq-Deliveries',
-  reason: 'Dlq-Reason',
-  advisory: 'Dlq-Advisory',
-} as const;
 
 export interface Advisory {
   type: string;
@@ -125,18 +114,18 @@ export class DeadLetterWorker {
     if (original) {
       data = original.data;
       copyHeaders(original.header, h);
-      h.set(DLQ.originalSubject, original.subject);
-      h.set(DLQ.originalTime, original.time.toISOString());
+      h.set(DLQ_HEADERS.originalSubject, original.subject);
+      h.set(DLQ_HEADERS.originalTime, original.time.toISOString());
       reason = await this.reasonFor(advisory, data, terminated);
     } else {
       reason = `original_missing: stream ${advisory.stream} no longer holds seq ${advisory.stream_seq} (${terminated ? 'terminated' : 'max deliveries'})`;
     }
-    h.set(DLQ.originalStream, advisory.stream);
-    h.set(DLQ.originalSeq, String(advisory.stream_seq));
-    h.set(DLQ.consumer, advisory.consumer);
-    h.set(DLQ.deliveries, String(advisory.deliveries ?? 0));
-    h.set(DLQ.reason, oneLine(reason));
-    h.set(DLQ.advisory, terminated ? 'terminated' : 'max_deliveries');
+    h.set(DLQ_HEADERS.originalStream, advisory.stream);
+    h.set(DLQ_HEADERS.originalSeq, String(advisory.stream_seq));
+    h.set(DLQ_HEADERS.consumer, advisory.consumer);
+    h.set(DLQ_HEADERS.deliveries, String(advisory.deliveries ?? 0));
+    h.set(DLQ_HEADERS.reason, oneLine(reason));
+    h.set(DLQ_HEADERS.advisory, terminated ? 'terminated' : 'max_deliveries');
 
     const ack = await this.o.js.publish(this.subjectFor(advisory.consumer), data, {
       headers: h,

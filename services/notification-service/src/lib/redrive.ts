@@ -6,9 +6,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { Names } from '@app/contracts';
+import { DLQ_HEADERS, subjectMatches, type Names } from '@app/contracts';
 import type { PrismaClient } from '@app/db';
-import { copyHeaders, DLQ } from './deadletter.js';
+import { copyHeaders } from './deadletter.js';
 
 export interface DeadLetterFilter {
   /** Original subject; NATS wildcards `*` and `>` allowed. */
@@ -37,18 +37,6 @@ export interface DeadLetterView {
   reason: string | null;
   size: number;
   sha256: string;
-}
-
-/** NATS subject matching: `*` is one token, `>` the rest. */
-export function subjectMatches(pattern: string, subject: string): boolean {
-  const p = pattern.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === '>') return s.length > i;
-    if (i >= s.length) return false;
-    if (p[i] !== '*' && p[i] !== s[i]) return false;
-  }
-  return p.length === s.length;
 }
 
 export function checkFilter(filter: DeadLetterFilter): string[] {
@@ -102,13 +90,13 @@ export async function listDeadLetters(
       seq: m.seq,
       subject: m.subject,
       deadLetteredAt: m.time.toISOString(),
-      originalSubject: get(DLQ.originalSubject) || null,
-      originalStream: get(DLQ.originalStream) || null,
-      originalSeq: numberOrNull(get(DLQ.originalSeq)),
-      originalTime: get(DLQ.originalTime) || null,
-      consumer: get(DLQ.consumer) || null,
-      deliveries: numberOrNull(get(DLQ.deliveries)),
-      reason: get(DLQ.reason) || null,
+      originalSubject: get(DLQ_HEADERS.originalSubject) || null,
+      originalStream: get(DLQ_HEADERS.originalStream) || null,
+      originalSeq: numberOrNull(get(DLQ_HEADERS.originalSeq)),
+      originalTime: get(DLQ_HEADERS.originalTime) || null,
+      consumer: get(DLQ_HEADERS.consumer) || null,
+      deliveries: numberOrNull(get(DLQ_HEADERS.deliveries)),
+      reason: get(DLQ_HEADERS.reason) || null,
       size: m.data.length,
       sha256: createHash('sha256').update(m.data).digest('hex'),
     };

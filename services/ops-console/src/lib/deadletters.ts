@@ -6,19 +6,8 @@
 // few at a time, and kept until the stream changes (its first/last sequence or message count), so
 // refreshing a page does not read the stream again.
 import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
-import { reasonSignature, signatureId, subjectMatches } from './signature.js';
-
-/** The headers the dead-letter worker writes (notification-service src/lib/deadletter.ts). */
-export const DLQ = {
-  originalSubject: 'Dlq-Original-Subject',
-  originalStream: 'Dlq-Original-Stream',
-  originalSeq: 'Dlq-Original-Seq',
-  originalTime: 'Dlq-Original-Time',
-  consumer: 'Dlq-Consumer',
-  deliveries: 'Dlq-Deliveries',
-  reason: 'Dlq-Reason',
-  advisory: 'Dlq-Advisory',
-} as const;
+import { DLQ_HEADERS, subjectMatches } from '@app/contracts';
+import { reasonSignature, signatureId } from './signature.js';
 
 export interface DeadLetterView {
   seq: number;
@@ -83,21 +72,21 @@ export function traceIdOf(traceparent: string | null): string | null {
 
 export function viewOf(m: StoredMsg): DeadLetterView {
   const get = (k: string) => (m.header ? m.header.get(k) : '');
-  const reason = get(DLQ.reason) || null;
+  const reason = get(DLQ_HEADERS.reason) || null;
   const signature = reasonSignature(reason);
   const traceparent = get('traceparent') || null;
   return {
     seq: m.seq,
     subject: m.subject,
     deadLetteredAt: m.time.toISOString(),
-    originalSubject: get(DLQ.originalSubject) || null,
-    originalStream: get(DLQ.originalStream) || null,
-    originalSeq: numberOrNull(get(DLQ.originalSeq)),
-    originalTime: get(DLQ.originalTime) || null,
-    consumer: get(DLQ.consumer) || null,
-    deliveries: numberOrNull(get(DLQ.deliveries)),
+    originalSubject: get(DLQ_HEADERS.originalSubject) || null,
+    originalStream: get(DLQ_HEADERS.originalStream) || null,
+    originalSeq: numberOrNull(get(DLQ_HEADERS.originalSeq)),
+    originalTime: get(DLQ_HEADERS.originalTime) || null,
+    consumer: get(DLQ_HEADERS.consumer) || null,
+    deliveries: numberOrNull(get(DLQ_HEADERS.deliveries)),
     reason,
-    advisory: get(DLQ.advisory) || null,
+    advisory: get(DLQ_HEADERS.advisory) || null,
     traceparent,
     traceId: traceIdOf(traceparent),
     size: m.data.length,

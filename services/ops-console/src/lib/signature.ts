@@ -29,18 +29,6 @@ export function signatureId(signature: string): string {
   return createHash('sha256').update(signature).digest('hex').slice(0, 16);
 }
 
-/** NATS subject matching: `*` is one token, `>` the rest (as notification-service filters). */
-export function subjectMatches(pattern: string, subject: string): boolean {
-  const p = pattern.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === '>') return s.length > i;
-    if (i >= s.length) return false;
-    if (p[i] !== '*' && p[i] !== s[i]) return false;
-  }
-  return p.length === s.length;
-}
-
 /**
  * Dead-letter sequences written compactly for a form field (`3-7,9,12-13`) and read back; the
  * dry run's exact list travels to the confirmation this way, however long it is.
