@@ -30,28 +30,31 @@ type Build = (t: Test) => Promise<{ app: ServiceApp }>;
 void t.test(
   'the services serve their documents; api.json is their merge; all lint clean',
   async (t) => {
+    const served = async (names: readonly string[]) => {
+      const documents: Record<string, OpenApiDocument> = {};
+      for (const name of names) {
+        const helper = join(REPO_ROOT, 'services', name, 'test', 'helper.ts');
+        const { build } = (await import(pathToFileURL(helper).href)) as { build: Build };
+        const { app } = await build(t);
+        const address = await app.listen({ port: 0, host: '127.0.0.1' });
+        const res = await fetchChecked(app, `${address}/openapi.json`);
+        t.equal(res.status, 200, `${name} serves /openapi.json`);
+        documents[name] = (await res.json()) as OpenApiDocument;
+      }
+      return documents;
+    };
     const names = GATEWAY_DOCUMENT.services;
-    const documents: Record<string, OpenApiDocument> = {};
-    for (const name of names) {
-      const helper = join(REPO_ROOT, 'services', name, 'test', 'helper.ts');
-      const { build } = (await import(pathToFileURL(helper).href)) as { build: Build };
-      const { app } = await build(t);
-      const address = await app.listen({ port: 0, host: '127.0.0.1' });
-      const res = await fetchChecked(app, `${address}/openapi.json`);
-      t.equal(res.status, 200, `${name} serves /openapi.json`);
-      documents[name] = (await res.json()) as OpenApiDocument;
-    }
-
     const file = join(REPO_ROOT, GATEWAY_DOCUMENT.file);
     const result = await checkOpenApi({
       root: REPO_ROOT,
-      documents,
+      documents: await served(names),
+      alone: await served(GATEWAY_DOCUMENT.alone),
       current: JSON.parse(readFileSync(file, 'utf8')),
     });
     t.same(result.stale, [], `${GATEWAY_DOCUMENT.file} is up to date (else: pnpm openapi)`);
     t.same(
       result.lint.map((r) => r.name),
-      [...names, 'api.json'],
+      [...names, ...GATEWAY_DOCUMENT.alone, 'api.json'],
       'every document is linted',
     );
     for (const lint of result.lint) {
@@ -65,6 +68,7 @@ void t.test(
     t.equal(merged.paths['/v1/profiles/{id}']?.patch?.['x-service'], 'profile-service');
     t.equal(merged.paths['/admin/deadletters']?.get?.['x-service'], 'notification-service');
     t.notOk(merged.paths['/health/ready'], "each instance's own routes stay out of the merge");
+    t.notOk(merged.paths['/signin'], 'the console is not behind the gateway');
   },
 );
 

@@ -36,6 +36,9 @@ export const API_TAGS = {
   'dead-letters':
     'Operators: the dead-letter stream, listed and redriven (notification-service, ADMIN_TOKEN)',
   'redrive-jobs': 'Operators: background redrive jobs (notification-service, ADMIN_TOKEN)',
+  'console-pages':
+    "The operators' console: its pages, forms and assets (ops-console, an operator or viewer session)",
+  'console-api': "The operators' console: the JSON its pages refresh from (ops-console, a session)",
   health: "Liveness and readiness of one instance, for the orchestrator's probes",
   metrics: 'Prometheus metrics of one instance',
   openapi: "The instance's own OpenAPI document",

@@ -237,6 +237,14 @@ export function createApp(options: CreateAppOptions): App {
                 "The operators' ADMIN_TOKEN of notification-service, as " +
                 '`Authorization: Bearer <ADMIN_TOKEN>`',
             },
+            consoleSession: {
+              type: 'apiKey',
+              in: 'cookie',
+              name: 'ops_session',
+              description:
+                "The operators' console session (ops-console): the cookie POST /signin sets for " +
+                'the operator or the viewer token',
+            },
           },
         },
       },

@@ -5,6 +5,13 @@ import { httpError } from '@app/platform';
 export const errors = {
   unauthorized: () =>
     httpError(401, 'UNAUTHORIZED', 'Sign in first', 'No session, or it expired: sign in again'),
+  invalidToken: () =>
+    httpError(
+      401,
+      'INVALID_TOKEN',
+      'Not a valid token',
+      'The token is neither the operator nor the viewer token of this console',
+    ),
   operatorOnly: () =>
     httpError(
       403,

@@ -26,7 +26,8 @@ import {
 import { formatSeqs, parseSeqs, reasonSignature, signatureId } from '../src/lib/signature.js';
 import { formatDuration, formatInt, formatTime } from '../src/lib/format.js';
 import { safeNext } from '../src/routes/auth.js';
-import { parseForm, wantsHtml } from '../src/routes/console.js';
+import { parseForm } from '../src/routes/console.js';
+import { wantsHtml } from '../src/routes/context.js';
 import { filterTime } from '../src/routes/pages.js';
 
 void t.test('reason signatures group the same failure', async (t) => {

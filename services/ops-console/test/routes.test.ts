@@ -9,6 +9,7 @@ import t from 'tap';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { CONTENT_SECURITY_POLICY } from '../src/app.js';
 import { newSession, sealSession } from '../src/lib/session.js';
+import { SESSION_COOKIE } from '../src/plugins/session.js';
 import {
   ADMIN_TOKEN,
   HOST,
@@ -52,6 +53,13 @@ void t.test('without a session: pages go to sign-in, JSON and changes are 401', 
     { accept: '*/*' },
   );
   t.equal(post.statusCode, 401);
+  const scripted = await app.inject({
+    url: '/deadletters',
+    headers: { host: HOST, accept: 'application/json' },
+  });
+  t.equal(scripted.statusCode, 401, 'a page asked for by a script: 401, not a redirect');
+  t.match(scripted.headers['content-type'], /^application\/problem\+json/);
+  t.match(scripted.json(), { code: 'UNAUTHORIZED' });
   const signin = await getPage(app, '/signin?next=%2Fdeadletters');
   t.equal(signin.statusCode, 200);
   t.match(markup(signin.body), /<label for="token">Access token<\/label>/);
@@ -95,6 +103,16 @@ void t.test('sign-in: the cookie, wrong tokens, other origins, secure cookies', 
   t.match(markup(wrong.body), /That token is not valid/);
   t.match(markup(wrong.body), /value="eve"/, 'the name is kept');
   t.notOk(wrong.headers['set-cookie'], 'no session');
+  const scripted = await postForm(
+    app,
+    '/signin',
+    undefined,
+    { token: 'not-the-token' },
+    { accept: 'application/json' },
+  );
+  t.equal(scripted.statusCode, 401, 'a script gets the same status');
+  t.match(scripted.headers['content-type'], /^application\/problem\+json/);
+  t.match(scripted.json(), { status: 401, code: 'INVALID_TOKEN' });
 
   const ok = await postForm(app, '/signin', undefined, {
     token: OPERATOR_TOKEN,
@@ -610,4 +628,16 @@ void t.test('the Postgres session is read-only', async (t) => {
     'a write is refused by Postgres itself',
   );
   t.same(await app.ops.audit.jobs(), []);
+});
+
+void t.test("the document's session scheme names the cookie the console sets", async (t) => {
+  const { app } = await build(t);
+  const res = await app.inject({ url: '/openapi.json', headers: { host: HOST } });
+  const doc = res.json<{
+    components?: { securitySchemes?: Record<string, { in?: string; name?: string }> };
+    paths: Record<string, Record<string, { security?: unknown[] }>>;
+  }>();
+  t.match(doc.components?.securitySchemes?.consoleSession, { in: 'cookie', name: SESSION_COOKIE });
+  t.same(doc.paths['/deadletters']?.get?.security, [{ consoleSession: [] }]);
+  t.same(doc.paths['/signin']?.post?.security, [], 'signing in needs no session');
 });

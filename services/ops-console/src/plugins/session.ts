@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { errors } from '../errors.js';
+import { wantsHtml } from '../routes/context.js';
 import {
   checkCsrf,
   csrfToken,
@@ -115,9 +116,13 @@ export const sessionPlugin = fp<{ config: Config }>(
   { name: 'sessions', fastify: '5.x', dependencies: ['redis'] },
 );
 
-/** Where a page request without a session goes: the sign-in page, then back. */
+/**
+ * Where a page request without a session goes: a browser to the sign-in page, then back; a script
+ * (no `text/html` in Accept) gets 401 UNAUTHORIZED, as on the JSON routes.
+ */
 export async function pageAuth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (request.session) return;
+  if (!wantsHtml(request.headers.accept)) throw errors.unauthorized();
   const next = request.url.startsWith('/') && !request.url.startsWith('//') ? request.url : '/';
   await reply.redirect(`/signin?next=${encodeURIComponent(next)}`, 303);
 }

@@ -29,6 +29,8 @@ export async function apiRoutes(app: App, { config }: { config: Config }): Promi
       schema: {
         summary: 'The overview as JSON, with the text of each of its numbers',
         operationId: 'getOverview',
+        tags: ['console-api'],
+        security: [{ consoleSession: [] }],
         response: apiAnswers({ 200: jsonResponse(OverviewReply, 'The overview now') }),
       },
     },
@@ -47,6 +49,8 @@ export async function apiRoutes(app: App, { config }: { config: Config }): Promi
       schema: {
         summary: "A redrive job's progress, from notification-service's admin API",
         operationId: 'getRedriveProgress',
+        tags: ['console-api'],
+        security: [{ consoleSession: [] }],
         params: JobParams,
         response: apiAnswers(
           {
@@ -71,6 +75,8 @@ export async function apiRoutes(app: App, { config }: { config: Config }): Promi
       schema: {
         summary: 'Dead letters grouped by reason signature',
         operationId: 'getDeadLetterGroups',
+        tags: ['console-api'],
+        security: [{ consoleSession: [] }],
         response: apiAnswers(
           { 200: jsonResponse(GroupsReply, 'The groups, largest first') },
           {

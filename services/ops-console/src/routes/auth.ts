@@ -5,6 +5,7 @@
 // CSRF); sign-out is a form with the session's CSRF token, and revokes the session.
 import { rateLimited, type App, type RateLimitRule } from '@app/platform';
 import type { Config } from '../config.js';
+import { errors } from '../errors.js';
 import { roleForToken } from '../lib/session.js';
 import { changeAuth, checkOrigin } from '../plugins/session.js';
 import {
@@ -19,7 +20,7 @@ import {
 } from '../schemas/console.js';
 import { platformProblems, RETRY_AFTER } from '@app/contracts';
 import { signInPage } from '../views/signin.js';
-import { contextOf } from './context.js';
+import { contextOf, wantsHtml } from './context.js';
 
 /** Only a path of this site: never `//host` or an absolute URL (no open redirect). */
 export function safeNext(next: string | undefined): string {
@@ -41,6 +42,8 @@ export async function authRoutes(app: App, { config }: { config: Config }): Prom
       schema: {
         summary: 'The sign-in page (signed in already: to the overview)',
         operationId: 'getSignIn',
+        tags: ['console-pages'],
+        security: [],
         querystring: SignInQuery,
         response: {
           200: htmlResponse('The sign-in form'),
@@ -67,11 +70,16 @@ export async function authRoutes(app: App, { config }: { config: Config }): Prom
       schema: {
         summary: 'Sign in with the operator or the viewer token: a session cookie, then onwards',
         operationId: 'signIn',
+        tags: ['console-pages'],
+        security: [],
         body: SignInBody,
         response: {
           303: redirectResponse('Signed in: the session cookie is set; to `next` or the overview'),
           400: problem(platformProblems('VALIDATION_FAILED', 'INVALID_CONTENT_LENGTH')),
-          401: htmlResponse('Not a valid token: the form again, saying so'),
+          401: problem({
+            INVALID_TOKEN:
+              'not the operator or the viewer token (a browser gets the form again, saying so)',
+          }),
           403: problem({ ORIGIN_MISMATCH: 'the form was not posted from a page of this console' }),
           413: problem(platformProblems('PAYLOAD_TOO_LARGE')),
           415: problem(platformProblems('UNSUPPORTED_MEDIA_TYPE')),
@@ -99,6 +107,7 @@ export async function authRoutes(app: App, { config }: { config: Config }): Prom
       if (!role) {
         await app.rateLimiter.hit(failures, request.ip);
         request.log.info({ ip: request.ip }, 'sign-in refused: not a valid token');
+        if (!wantsHtml(request.headers.accept)) throw errors.invalidToken();
         return reply
           .code(401)
           .type('text/html; charset=utf-8')
@@ -124,6 +133,8 @@ export async function authRoutes(app: App, { config }: { config: Config }): Prom
       schema: {
         summary: 'Sign out: the session is revoked and its cookie cleared',
         operationId: 'signOut',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         body: CsrfBody,
         response: changeAnswers({ 303: redirectResponse('Signed out: to the sign-in page') }),
       },

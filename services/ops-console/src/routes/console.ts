@@ -9,7 +9,7 @@ import type { Config } from '../config.js';
 import { errorPage } from '../views/layout.js';
 import { apiRoutes } from './api.js';
 import { authRoutes } from './auth.js';
-import { contextOf } from './context.js';
+import { contextOf, wantsHtml } from './context.js';
 import { pageRoutes } from './pages.js';
 import { redriveRoutes } from './redrive.js';
 import { staticRoutes } from './static.js';
@@ -27,10 +27,6 @@ export function parseForm(text: string): Record<string, string | string[]> {
     else out[key] = [...(Array.isArray(existing) ? existing : [existing]), value];
   }
   return out;
-}
-
-export function wantsHtml(accept: string | undefined): boolean {
-  return (accept ?? '').includes('text/html');
 }
 
 export async function consoleRoutes(app: App, { config }: { config: Config }): Promise<void> {

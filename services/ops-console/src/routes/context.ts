@@ -10,3 +10,8 @@ export function contextOf(app: FastifyInstance, request: FastifyRequest): PageCo
     path: request.url.split('?')[0] ?? '/',
   };
 }
+
+/** A browser asks for HTML; a script (curl, fetch) gets problem+json instead of an error page. */
+export function wantsHtml(accept: string | undefined): boolean {
+  return (accept ?? '').includes('text/html');
+}

@@ -61,6 +61,8 @@ export async function pageRoutes(app: App, { config }: { config: Config }): Prom
       schema: {
         summary: 'Overview: readiness, streams, consumers, outbox, emails, cache',
         operationId: 'getOverviewPage',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         response: pageAnswers({ 200: htmlResponse('The overview page') }),
       },
     },
@@ -81,6 +83,8 @@ export async function pageRoutes(app: App, { config }: { config: Config }): Prom
       schema: {
         summary: 'Dead letters grouped by reason signature, and the list with filters',
         operationId: 'getDeadLettersPage',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         querystring: ListQuery,
         response: pageAnswers(
           {
@@ -117,6 +121,8 @@ export async function pageRoutes(app: App, { config }: { config: Config }): Prom
       schema: {
         summary: 'One dead letter: every header, the payload, where it came from and why',
         operationId: 'getDeadLetterPage',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         params: SeqParams,
         response: pageAnswers({
           200: htmlResponse('The dead letter'),

@@ -50,6 +50,8 @@ export async function redriveRoutes(app: App, { config }: { config: Config }): P
       schema: {
         summary: "A dry run of a redrive (notification-service's own): exactly what would move",
         operationId: 'dryRunRedrive',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         body: DryRunBody,
         response: changeAnswers(
           {
@@ -117,6 +119,8 @@ export async function redriveRoutes(app: App, { config }: { config: Config }): P
       schema: {
         summary: 'Redrive exactly the dry run’s dead letters at a rate: a background job',
         operationId: 'startRedrive',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         body: RedriveBody,
         response: changeAnswers(
           {
@@ -154,6 +158,8 @@ export async function redriveRoutes(app: App, { config }: { config: Config }): P
       schema: {
         summary: 'The audit trail: every redrive job and dry run (who, when, what, result)',
         operationId: 'getRedrivesPage',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         response: pageAnswers({ 200: htmlResponse('The audit trail') }),
       },
     },
@@ -172,6 +178,8 @@ export async function redriveRoutes(app: App, { config }: { config: Config }): P
       schema: {
         summary: 'One redrive job: live progress, who, what, and what it moved',
         operationId: 'getRedrivePage',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         params: JobParams,
         response: pageAnswers({
           200: htmlResponse('The job'),
@@ -201,6 +209,8 @@ export async function redriveRoutes(app: App, { config }: { config: Config }): P
       schema: {
         summary: 'Cancel a redrive job: it stops after the dead letter in hand',
         operationId: 'cancelRedrive',
+        tags: ['console-pages'],
+        security: [{ consoleSession: [] }],
         params: JobParams,
         body: CsrfBody,
         response: changeAnswers(

@@ -26,6 +26,7 @@ export async function staticRoutes(app: App): Promise<void> {
         schema: {
           summary: `The console's ${file}`,
           operationId: file === 'console.js' ? 'getScript' : 'getStylesheet',
+          tags: ['console-pages'],
           security: [],
           response: {
             200: {

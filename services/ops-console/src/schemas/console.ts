@@ -62,8 +62,9 @@ export function pageAnswers<T extends object>(
 ) {
   return {
     ...own,
-    303: redirectResponse('Not signed in: to the sign-in page, then back here'),
+    303: redirectResponse('Not signed in: a browser goes to the sign-in page, then back here'),
     400: problem({ ...platformProblems('VALIDATION_FAILED'), ...codes[400] }),
+    401: problem({ UNAUTHORIZED: 'not signed in, and not a browser (no `text/html` in Accept)' }),
     ...serverAnswers(),
   };
 }
