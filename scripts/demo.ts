@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { answerText, createApiClient, timed, type RedriveJob, type Result } from '@app/client';
 import { names, redactUrl, type Names } from '@app/contracts';
 import type { PrismaClient } from '@app/db';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
@@ -112,7 +113,19 @@ const redisCli =
   redisUrl === 'redis://127.0.0.1:6379' ? 'redis-cli' : `redis-cli -u ${redactUrl(redisUrl)}`;
 
 // ---------------------------------------------------------------------------------------------
-// HTTP
+// HTTP: the documented routes through the typed client of the API document (@app/client); `http`
+// for what the document leaves out (each service's health, Mailpit's API).
+
+const api = {
+  signup: createApiClient({ baseUrl: urls.signup }),
+  profile: createApiClient({ baseUrl: urls.profile }),
+  // The token is looked up at the first admin call: only the operator steps need one.
+  notify: createApiClient({ baseUrl: urls.notify, token: () => adminToken() }),
+};
+
+/** A typed call's answer as a failed step shows it: status, one header if named, body. */
+const seen = (a: Result, header?: string) =>
+  `${a.response.status}${header ? ` ${header}: ${a.response.headers.get(header)}` : ''} ${short(answerText(a.data ?? a.error))}`;
 
 interface Answer {
   status: number;
@@ -436,19 +449,20 @@ async function stepReady(): Promise<void> {
 async function stepSignup(): Promise<void> {
   const traceparent = `00-${state.traceId}-${hex(8)}-01`;
   const password = `demo-${hex(8)}-Pw1`;
-  const a = await http('POST', `${urls.signup}/v1/signup`, {
-    body: { email: state.email, password, displayName: state.displayName },
-    headers: { traceparent, 'idempotency-key': `demo-${hex(8)}` },
-  });
-  const body = a.body as { userId?: string; accessToken?: string } | undefined;
-  expect(
-    a.status === 201 && typeof body?.userId === 'string' && typeof body.accessToken === 'string',
-    '201 with { userId, accessToken }',
-    () => `${a.status} ${short(a.text)}`,
+  const a = await timed(
+    api.signup.POST('/v1/signup', {
+      body: { email: state.email, password, displayName: state.displayName },
+      params: { header: { traceparent, 'idempotency-key': `demo-${hex(8)}` } },
+    }),
   );
-  state.userId = body.userId;
-  state.accessToken = body.accessToken;
-  info(`POST /v1/signup ${state.email} -> ${a.status} in ${a.ms} ms`);
+  expect(
+    a.response.status === 201 && a.data !== undefined,
+    '201 with { userId, accessToken }',
+    () => seen(a),
+  );
+  state.userId = a.data.userId;
+  state.accessToken = a.data.accessToken;
+  info(`POST /v1/signup ${state.email} -> ${a.response.status} in ${a.ms} ms`);
   info(`userId      ${bold(state.userId)}`);
   info(`accessToken (a JWT, ${state.accessToken.length} chars; not printed)`);
   info(`traceparent ${traceparent} (follow it through the logs, NATS headers and the email)`);
@@ -545,32 +559,35 @@ function showDelivery(delivery: Delivery): void {
   );
 }
 
+/** The demo user's profile, as anyone reads it (no token). */
+const readProfile = () =>
+  timed(api.profile.GET('/v1/profiles/{id}', { params: { path: { id: state.userId } } }));
+
 async function stepCache(): Promise<void> {
   const url = `${urls.profile}/v1/profiles/${state.userId}`;
   const key = `${profilePrefix}profile:v${cacheVersion}:${state.userId}`;
-  const first = await http('GET', url);
-  const second = await http('GET', url);
+  const first = await readProfile();
+  const second = await readProfile();
   for (const [label, a] of [
     ['1st', first],
     ['2nd', second],
   ] as const) {
     info(
-      `${label} GET /v1/profiles/:id -> ${a.status}  x-cache: ${bold(a.headers.get('x-cache') ?? '-')}  ${a.ms} ms  etag ${a.headers.get('etag') ?? '-'}`,
+      `${label} GET /v1/profiles/:id -> ${a.response.status}  x-cache: ${bold(a.response.headers.get('x-cache') ?? '-')}  ${a.ms} ms  etag ${a.response.headers.get('etag') ?? '-'}`,
     );
   }
   expect(
-    first.status === 200 && first.headers.get('x-cache') === 'MISS',
+    first.response.status === 200 && first.response.headers.get('x-cache') === 'MISS',
     '1st read: 200 with x-cache: MISS',
-    () => `${first.status} x-cache: ${first.headers.get('x-cache')} ${short(first.text)}`,
+    () => seen(first, 'x-cache'),
   );
   expect(
-    second.status === 200 && second.headers.get('x-cache') === 'HIT',
+    second.response.status === 200 && second.response.headers.get('x-cache') === 'HIT',
     '2nd read: 200 with x-cache: HIT',
-    () => `${second.status} x-cache: ${second.headers.get('x-cache')} ${short(second.text)}`,
+    () => seen(second, 'x-cache'),
   );
-  const profile = second.body as { displayName?: string };
-  expect(profile.displayName === state.displayName, `displayName "${state.displayName}"`, () =>
-    short(second.text),
+  expect(second.data?.displayName === state.displayName, `displayName "${state.displayName}"`, () =>
+    seen(second),
   );
   try {
     const pttl = await redisPttl(redisUrl, key);
@@ -588,26 +605,26 @@ async function stepCache(): Promise<void> {
 async function stepUpdate(): Promise<void> {
   const url = `${urls.profile}/v1/profiles/${state.userId}`;
   const bio = `Updated by pnpm demo at ${new Date().toISOString()}`;
-  const patch = await http('PATCH', url, {
-    body: { bio },
-    headers: { authorization: `Bearer ${state.accessToken}` },
-  });
-  info(`PATCH /v1/profiles/:id {"bio": "${bio}"} -> ${patch.status} in ${patch.ms} ms`);
-  const patched = patch.body as { bio?: string; version?: number } | undefined;
-  expect(
-    patch.status === 200 && patched?.bio === bio,
-    '200 with the new bio',
-    () => `${patch.status} ${short(patch.text)}`,
+  const patch = await timed(
+    api.profile.PATCH('/v1/profiles/{id}', {
+      params: { path: { id: state.userId } },
+      body: { bio },
+      headers: { authorization: `Bearer ${state.accessToken}` },
+    }),
   );
-  const read = await http('GET', url);
-  const body = read.body as { bio?: string; version?: number } | undefined;
+  info(`PATCH /v1/profiles/:id {"bio": "${bio}"} -> ${patch.response.status} in ${patch.ms} ms`);
+  expect(patch.response.status === 200 && patch.data?.bio === bio, '200 with the new bio', () =>
+    seen(patch),
+  );
+  const read = await readProfile();
+  const body = read.data;
   info(
-    `GET right after -> ${read.status}  x-cache: ${bold(read.headers.get('x-cache') ?? '-')}  ${read.ms} ms  version ${body?.version ?? '-'}  bio "${body?.bio ?? ''}"`,
+    `GET right after -> ${read.response.status}  x-cache: ${bold(read.response.headers.get('x-cache') ?? '-')}  ${read.ms} ms  version ${body?.version ?? '-'}  bio "${body?.bio ?? ''}"`,
   );
   expect(
-    read.status === 200 && body?.bio === bio,
+    read.response.status === 200 && body?.bio === bio,
     'the next read to show the new bio at once (the update fixed the cache, no stale value)',
-    () => `${read.status} x-cache: ${read.headers.get('x-cache')} ${short(read.text)}`,
+    () => seen(read, 'x-cache'),
   );
   command(
     `curl -s -X PATCH ${url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"bio":"hello"}'`,
@@ -669,23 +686,20 @@ async function stepPoison(): Promise<void> {
 
   // What an operator sees through the admin route: every dead letter of this one message (the
   // profile-cache consumer terminates it too, and gets its own dead letter).
-  const list = await http(
-    'GET',
-    `${urls.notify}/admin/deadletters?subject=${encodeURIComponent(n.subjects.userSignedUp)}&limit=10000`,
-    { headers: { authorization: `Bearer ${adminToken()}` } },
-  );
-  const items = (list.body as { items?: Array<Record<string, unknown>> } | undefined)?.items ?? [];
-  const ours = items.filter((i) => i.originalSeq === ack.seq);
+  const list = await api.notify.GET('/admin/deadletters', {
+    params: { query: { subject: n.subjects.userSignedUp, limit: 10000 } },
+  });
+  const ours = (list.data?.items ?? []).filter((i) => i.originalSeq === ack.seq);
   info(
-    `GET /admin/deadletters?subject=${n.subjects.userSignedUp} -> ${list.status}: ${ours.length} for seq ${ack.seq}`,
+    `GET /admin/deadletters?subject=${n.subjects.userSignedUp} -> ${list.response.status}: ${ours.length} for seq ${ack.seq}`,
   );
   for (const i of ours) {
-    info(`  seq ${String(i.seq)} ${String(i.consumer)} "${String(i.reason)}"`);
+    info(`  seq ${i.seq} ${String(i.consumer)} "${String(i.reason)}"`);
   }
   expect(
-    list.status === 200 && ours.some((i) => i.seq === dl.seq),
+    list.response.status === 200 && ours.some((i) => i.seq === dl.seq),
     `the admin route to list dead letter seq ${dl.seq}`,
-    () => `${list.status} ${short(list.text)}`,
+    () => seen(list),
   );
   command(`nats stream view ${n.streams.deadletter}${natsFlag}`);
   command(`nats stream get ${n.streams.deadletter} ${dl.seq}${natsFlag}`);
@@ -694,69 +708,51 @@ async function stepPoison(): Promise<void> {
   );
 }
 
-interface RedriveReply {
-  batchId?: string;
-  dryRun?: boolean;
-  selected?: number;
-  redriven?: number;
-  items?: Array<{ seq: number; newMsgId: string; originalSubject: string | null }>;
-}
-
-/** A redrive job as its status route shows it; its id is also the batch id of what it moved. */
-interface RedriveJob {
-  id: string;
-  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  total: number;
-  moved: number;
-  failed: number;
-  skipped: number;
-  lastError: string | null;
-  finishedAt: string | null;
-}
-
 async function stepRedrive(): Promise<void> {
   const seq = state.deadLetterSeq!;
   const jsm = state.jsm!;
-  const auth = { authorization: `Bearer ${adminToken()}` };
-  const route = `${urls.notify}/admin/deadletters/redrive`;
-  const filter = { seqs: [seq] };
+  const redrive = (dryRun: boolean) =>
+    api.notify.POST('/admin/deadletters/redrive', {
+      body: {
+        filter: { seqs: [seq] },
+        dryRun,
+        actor: 'pnpm-demo',
+        ...(dryRun ? {} : { rate: 10 }),
+      },
+    });
 
-  const dry = await http('POST', route, {
-    body: { filter, dryRun: true, actor: 'pnpm-demo' },
-    headers: auth,
-  });
-  const d = dry.body as RedriveReply | undefined;
+  // The route answers a dry run (200) and a job (202): which one is told by its fields.
+  const dry = await redrive(true);
+  const d = dry.data && 'selected' in dry.data ? dry.data : undefined;
   info(
-    `dry run  -> ${dry.status}: selected ${d?.selected ?? '-'}, redriven ${d?.redriven ?? '-'}, batch ${d?.batchId ?? '-'}`,
+    `dry run  -> ${dry.response.status}: selected ${d?.selected ?? '-'}, redriven ${d?.redriven ?? '-'}, batch ${d?.batchId ?? '-'}`,
   );
   expect(
-    dry.status === 200 && d?.selected === 1 && d.redriven === 0 && d.items?.[0]?.seq === seq,
+    dry.response.status === 200 && d?.selected === 1 && d.redriven === 0 && d.items[0]?.seq === seq,
     `dry run selecting exactly dead letter ${seq} and moving nothing`,
-    () => `${dry.status} ${short(dry.text)}`,
+    () => seen(dry),
   );
   const still = await jsm.streams.getMessage(n.streams.deadletter, { seq });
   expect(still !== null, `dead letter ${seq} still there after the dry run`, () => 'gone');
 
   // A real redrive is a background job: 202 with the job, then its status route until it ends.
-  const real = await http('POST', route, {
-    body: { filter, dryRun: false, rate: 10, actor: 'pnpm-demo' },
-    headers: auth,
-  });
-  const started = real.body as RedriveJob | undefined;
+  const real = await redrive(false);
+  const started = real.data && 'status' in real.data ? real.data : undefined;
   info(
-    `redrive  -> ${real.status}: job ${started?.id ?? '-'} ${started?.status ?? ''}, status at ${real.headers.get('location') ?? '-'}`,
+    `redrive  -> ${real.response.status}: job ${started?.id ?? '-'} ${started?.status ?? ''}, status at ${real.response.headers.get('location') ?? '-'}`,
   );
   expect(
-    real.status === 202 && typeof started?.id === 'string',
+    real.response.status === 202 && started !== undefined,
     'a redrive job started: 202 with its id',
-    () => `${real.status} ${short(real.text)}`,
+    () => seen(real),
   );
-  const jobUrl = `${urls.notify}/admin/redrives/${started.id}`;
-  let job = started;
+  let job: RedriveJob = started;
   const ended = await until(eventTimeoutMs, async () => {
-    const a = await http('GET', jobUrl, { headers: auth });
-    job = a.body as RedriveJob;
-    return a.status === 200 && job.finishedAt !== null ? job : undefined;
+    const a = await api.notify.GET('/admin/redrives/{id}', {
+      params: { path: { id: started.id } },
+    });
+    if (a.data) job = a.data;
+    return a.data?.finishedAt ? a.data : undefined;
   });
   info(
     `job ${job.id} ${job.status}: moved ${job.moved} of ${job.total}, failed ${job.failed}, skipped ${job.skipped}`,
@@ -791,7 +787,7 @@ async function stepRedrive(): Promise<void> {
     `  the consumer got it again (${n.streams.users} seq ${again.headers.get('Dlq-Original-Seq')}), still invalid: back as ${n.streams.deadletter} seq ${again.seq}`,
   );
 
-  await showAudit([d.batchId!, ended.id]);
+  await showAudit([d.batchId, ended.id]);
   command(
     `${nsEnv}pnpm --filter @app/notification-service redrive list --subject ${n.subjects.userSignedUp}`,
   );

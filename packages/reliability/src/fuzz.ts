@@ -7,6 +7,7 @@
 import { validateHeaderValue } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { unwrap } from '@app/client';
 import { httpRequest, keepAliveAgent, problemViolation, type HttpResponse } from './http.js';
 import type { ServiceName, System } from './system.js';
 
@@ -328,15 +329,12 @@ export interface FuzzContext {
 
 /** Signs up the owner of the fuzzed profile: the FuzzContext of a running system. */
 export async function fuzzContext(system: System, email: string): Promise<FuzzContext> {
-  const res = await httpRequest(system.url('signup-service'), {
-    method: 'POST',
-    path: '/v1/signup',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: 'Fuzz owner 9', displayName: 'Owner' }),
-  });
-  if (res.status !== 201)
-    throw new Error(`the fuzz owner's signup answered ${res.status}: ${res.body}`);
-  const owner = JSON.parse(res.body) as { userId: string; accessToken: string };
+  // A well-formed call: the typed client (the fuzzed requests themselves go out raw, below).
+  const owner = await unwrap(
+    system
+      .api('signup-service')
+      .POST('/v1/signup', { body: { email, password: 'Fuzz owner 9', displayName: 'Owner' } }),
+  );
   return { userId: owner.userId, token: owner.accessToken, adminToken: system.adminToken };
 }
 

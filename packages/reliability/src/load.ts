@@ -2,6 +2,11 @@
 // fixed rate (a fault does not slow the offered load down), capped in flight so that an outage
 // cannot pile up unbounded requests, and every request recorded with when it started, when it
 // ended and what came back, which is what the scenario checks count afterwards.
+//
+// Raw node:http (./http.ts), not the typed client of @app/client, on purpose: each request gets a
+// fresh connection (no keep-alive pool hiding a restart or a cut), a failure keeps its socket
+// error code (ECONNREFUSED, ECONNRESET, TIMEOUT: "no answer" as the scenarios count it), and an
+// error answer's body is checked as the bytes that came back (problemViolation), not as parsed.
 import { randomUUID } from 'node:crypto';
 import { httpRequest, NetworkError, problemViolation, type HttpResponse } from './http.js';
 

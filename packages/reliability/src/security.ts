@@ -3,7 +3,12 @@
 // every answer (errors included), CORS, and finally the children's logs searched for the secrets
 // the checks used. Each check is a named pass/fail with what was seen, so that the test asserts
 // them one by one and the report lists them.
+//
+// Well-formed calls (signups, logins, profile reads and updates with whatever token, the admin
+// routes' controls) go through the typed client of @app/client; what is malformed on purpose
+// (oversized bodies and headers, bad URLs, NUL characters, CORS preflights) goes out raw.
 import { createHmac, createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { answerText, type Result } from '@app/client';
 import { httpRequest, problemViolation, type HttpResponse } from './http.js';
 import { startSystem, type System } from './system.js';
 
@@ -76,12 +81,27 @@ export async function securityChecks(system: System, options: SecurityOptions): 
   const signupUrl = system.url('signup-service');
   const profileUrl = system.url('profile-service');
   const notifyUrl = system.url('notification-service');
+  // The typed clients; one with a token sends it as `Authorization: Bearer <token>`.
+  const signupApi = system.api('signup-service');
+  const profileApi = (token?: string) => system.api('profile-service', token);
+  const notifyApi = (token?: string) => system.api('notification-service', token);
   let signupsUsed = 0;
 
   const call = async (what: string, url: string, init: Parameters<typeof httpRequest>[1]) => {
     const res = await httpRequest(url, init);
     answers.push({ what, res });
     return res;
+  };
+  /** A typed call; its answer is kept like a raw one (its body: the JSON it parsed, again). */
+  const typed = async <R extends Result>(what: string, request: Promise<R>) => {
+    const result = await request;
+    const res: HttpResponse = {
+      status: result.response.status,
+      headers: Object.fromEntries(result.response.headers),
+      body: answerText(result.data ?? result.error),
+    };
+    answers.push({ what, res });
+    return { ...result, res };
   };
   const expect = (name: string, res: HttpResponse, statuses: number[]) => {
     const problem = res.status >= 400 ? problemViolation(res) : undefined;
@@ -106,15 +126,15 @@ export async function securityChecks(system: System, options: SecurityOptions): 
   const signup = async (tag: string) => {
     signupsUsed++;
     const email = `${tag}-${randomUUID().slice(0, 8)}@security.example`;
-    const res = await call(
+    const { data, res } = await typed(
       'signup',
-      signupUrl,
-      jsonInit('POST', '/v1/signup', { email, password: SECURITY_PASSWORD, displayName: tag }),
+      signupApi.POST('/v1/signup', {
+        body: { email, password: SECURITY_PASSWORD, displayName: tag },
+      }),
     );
-    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${res.body}`);
-    const body = JSON.parse(res.body) as { userId: string; accessToken: string };
-    secrets.add(body.accessToken);
-    return { email, ...body };
+    if (!data) throw new Error(`signup failed: ${res.status} ${res.body}`);
+    secrets.add(data.accessToken);
+    return { email, ...data };
   };
 
   const alice = await signup('alice');
@@ -128,17 +148,13 @@ export async function securityChecks(system: System, options: SecurityOptions): 
     exp: now + 600,
     ...extra,
   });
-  const patch = (token: string | undefined, id = alice.userId) =>
-    call(
-      'patch',
-      profileUrl,
-      jsonInit(
-        'PATCH',
-        `/v1/profiles/${id}`,
-        { bio: 'changed' },
-        token === undefined ? {} : { authorization: `Bearer ${token}` },
-      ),
-    );
+  const patch = async (token: string | undefined, id = alice.userId) => {
+    const request = profileApi(token).PATCH('/v1/profiles/{id}', {
+      params: { path: { id } },
+      body: { bio: 'changed' },
+    });
+    return (await typed('patch', request)).res;
+  };
 
   const forged: Array<[string, string, number[]]> = [
     ['JWT alg none -> 401', forgeJwt('none', claims()), [401]],
@@ -176,45 +192,41 @@ export async function securityChecks(system: System, options: SecurityOptions): 
   expect('no Authorization -> 401', await patch(undefined), [401]);
   expect("another user's token (sub) -> 403", await patch(bob.accessToken), [403]);
   expect('own token -> 200 (control)', await patch(alice.accessToken), [200]);
-  const unreadable = await call('get', profileUrl, { path: `/v1/profiles/${alice.userId}` });
+  const unreadable = await typed(
+    'get',
+    profileApi().GET('/v1/profiles/{id}', { params: { path: { id: alice.userId } } }),
+  );
   checks.push({
     name: 'rejected tokens changed nothing (bio written once, by the owner)',
-    ok:
-      unreadable.status === 200 &&
-      (JSON.parse(unreadable.body) as { version: number }).version === 2,
-    detail: unreadable.body.slice(0, 200),
+    ok: unreadable.res.status === 200 && unreadable.data?.version === 2,
+    detail: unreadable.res.body.slice(0, 200),
   });
 
   // Admin routes.
-  const adminPaths: Array<[string, string, unknown]> = [
-    ['GET', '/admin/deadletters', undefined],
-    ['POST', '/admin/deadletters/redrive', { filter: {}, dryRun: true }],
+  const admin = async (request: Promise<Result>) => (await typed('admin', request)).res;
+  const adminRoutes: Array<[string, (token: string | undefined) => Promise<HttpResponse>]> = [
+    [
+      'GET /admin/deadletters',
+      (token) =>
+        admin(notifyApi(token).GET('/admin/deadletters', { params: { query: { limit: 100 } } })),
+    ],
+    [
+      'POST /admin/deadletters/redrive',
+      (token) =>
+        admin(
+          notifyApi(token).POST('/admin/deadletters/redrive', {
+            body: { filter: {}, dryRun: true },
+          }),
+        ),
+    ],
   ];
-  for (const [method, path, body] of adminPaths) {
-    const init = (headers: Record<string, string>) =>
-      body === undefined ? { method, path, headers } : jsonInit(method, path, body, headers);
-    expect(
-      `${method} ${path} without a token -> 401`,
-      await call('admin', notifyUrl, init({})),
-      [401],
-    );
+  for (const [route, send] of adminRoutes) {
+    expect(`${route} without a token -> 401`, await send(undefined), [401]);
     const wrong = `${system.adminToken.slice(0, -1)}x`;
     secrets.add(wrong);
-    expect(
-      `${method} ${path} with a wrong token -> 401`,
-      await call('admin', notifyUrl, init({ authorization: `Bearer ${wrong}` })),
-      [401],
-    );
-    expect(
-      `${method} ${path} with the user's JWT -> 401`,
-      await call('admin', notifyUrl, init({ authorization: `Bearer ${alice.accessToken}` })),
-      [401],
-    );
-    expect(
-      `${method} ${path} with the admin token -> 200 (control)`,
-      await call('admin', notifyUrl, init({ authorization: `Bearer ${system.adminToken}` })),
-      [200],
-    );
+    expect(`${route} with a wrong token -> 401`, await send(wrong), [401]);
+    expect(`${route} with the user's JWT -> 401`, await send(alice.accessToken), [401]);
+    expect(`${route} with the admin token -> 200 (control)`, await send(system.adminToken), [200]);
   }
 
   // Body size limits (1 MiB): 413 problem+json on every route that takes a body.
@@ -341,14 +353,10 @@ export async function securityChecks(system: System, options: SecurityOptions): 
   // Rate limits, last: they use up the budget. Logins per email, then signups per IP.
   let loginRes: HttpResponse | undefined;
   for (let i = 0; i <= options.loginEmailMax; i++) {
-    loginRes = await call(
-      'login',
-      signupUrl,
-      jsonInit('POST', '/v1/sessions', {
-        email: alice.email,
-        password: `wrong-${SECURITY_PASSWORD}`,
-      }),
-    );
+    const login = signupApi.POST('/v1/sessions', {
+      body: { email: alice.email, password: `wrong-${SECURITY_PASSWORD}` },
+    });
+    loginRes = (await typed('login', login)).res;
   }
   secrets.add(`wrong-${SECURITY_PASSWORD}`);
   expect(`login ${options.loginEmailMax + 1} times for one email -> 429`, loginRes!, [429]);
@@ -359,17 +367,18 @@ export async function securityChecks(system: System, options: SecurityOptions): 
   });
   let signupRes: HttpResponse | undefined;
   for (let i = signupsUsed; i <= options.signupMax; i++) {
-    signupRes = await call(
+    const answer = await typed(
       'signup',
-      signupUrl,
-      jsonInit('POST', '/v1/signup', {
-        email: `rl-${randomUUID().slice(0, 8)}@security.example`,
-        password: SECURITY_PASSWORD,
-        displayName: 'rl',
+      signupApi.POST('/v1/signup', {
+        body: {
+          email: `rl-${randomUUID().slice(0, 8)}@security.example`,
+          password: SECURITY_PASSWORD,
+          displayName: 'rl',
+        },
       }),
     );
-    if (signupRes.status === 201)
-      secrets.add((JSON.parse(signupRes.body) as { accessToken: string }).accessToken);
+    signupRes = answer.res;
+    if (answer.data) secrets.add(answer.data.accessToken);
   }
   expect(`signup ${options.signupMax + 1} times from one IP -> 429`, signupRes!, [429]);
 

@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createApiClient, type ApiClient } from '@app/client';
 import { topology, type Names } from '@app/contracts';
 import { provision } from '@app/platform';
 import {
@@ -114,6 +115,8 @@ export interface System {
   adminToken: string;
   services: Record<ServiceName, ServiceProcess>;
   url(name: ServiceName): string;
+  /** The typed client (@app/client) on a service's URL, sending `token` as a bearer token if given. */
+  api(name: ServiceName, token?: string): ApiClient;
   start(name: ServiceName): Promise<void>;
   /** SIGKILL (a crash); resolves when the process is gone. */
   kill(name: ServiceName): Promise<ExitInfo>;
@@ -370,6 +373,7 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     adminToken,
     services,
     url: (name) => services[name].url,
+    api: (name, token) => createApiClient({ baseUrl: services[name].url, token }),
     start,
     kill,
     term,
