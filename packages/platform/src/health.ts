@@ -12,6 +12,7 @@ import {
   serverProblems,
 } from '@app/contracts';
 import { Type } from '@sinclair/typebox';
+import { Gauge } from 'prom-client';
 import { problemType } from './errors.js';
 import { withTimeout } from './util.js';
 
@@ -77,6 +78,18 @@ export const healthPlugin = fp<HealthPluginOptions>(
       },
     };
     app.decorate('readiness', readiness);
+    // What `/health/ready` would answer, at each scrape: an alert on instances failing readiness,
+    // and on a service with none ready, needs no probe of its own.
+    if (app.hasDecorator('metrics')) {
+      new Gauge({
+        name: 'service_ready',
+        help: '1 when every readiness check of this instance passes (what /health/ready answers 200 for), else 0',
+        registers: [app.metrics.registry],
+        async collect() {
+          this.set(ready && (await readiness.run()).ok ? 1 : 0);
+        },
+      });
+    }
     app.decorate('markNotReady', () => readiness.markNotReady());
     // Fastify rejects new connections only once close() runs; failing readiness first lets the
     // load balancer drain this instance while in-flight requests finish.

@@ -16,6 +16,7 @@ export * from './provision.js';
 export * from './backoff.js';
 export * from './batcher.js';
 export * from './consumer.js';
+export * from './consumer-metrics.js';
 export * from './plugins/redis.js';
 export * from './plugins/nats.js';
 export * from './plugins/prisma.js';

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { startConsumerLoop, type ConsumerLoop } from '@app/platform';
+import { consumerMetrics, startConsumerLoop, type ConsumerLoop } from '@app/platform';
 import { names as topologyNames, type Names } from '@app/contracts';
 import type { Config } from '../config.js';
 import { WelcomeHandler } from '../lib/consumer.js';
@@ -126,6 +126,12 @@ export const notifierPlugin = fp<NotifierPluginOptions>(
       pollConsumerInfo,
     } satisfies Notifier);
 
+    consumerMetrics(app, [
+      { stream: names.streams.users, consumer: names.consumers.welcomeEmail },
+      ...(deadLetterWorker
+        ? [{ stream: names.streams.advisories, consumer: names.consumers.deadletterWorker }]
+        : []),
+    ]);
     app.readiness.add('consumers', async () => {
       if (!pulling) {
         throw new Error(
