@@ -4,7 +4,13 @@
 // by `pnpm nats:provision`, and until it exists (or while NATS is down) the loop retries in the
 // background while reads still work.
 import { names, UserSignedUpV1, validate } from '@app/contracts';
-import { consumerMetrics, settle, startConsumerLoop, type ConsumerLoop, type Settle } from '@app/platform';
+import {
+  consumerMetrics,
+  settle,
+  startConsumerLoop,
+  type ConsumerLoop,
+  type Settle,
+} from '@app/platform';
 import type { JsMsg } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
