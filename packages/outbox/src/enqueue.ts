@@ -2,6 +2,7 @@
 // rolls back) together with the business rows, which is the whole point of a transactional outbox.
 // Works with a `pg` client that is inside BEGIN or with a Prisma interactive-transaction client.
 import { isValidTraceparent } from '@app/contracts';
+import { activeTraceHeaders, withSpan } from '@app/platform';
 
 /** An envelope as @app/contracts' `makeEnvelope` builds it; `id` becomes the `Nats-Msg-Id`. */
 export interface OutboxEnvelope {
@@ -40,8 +41,9 @@ function rowValues(event: OutboxEvent): unknown[] {
   if (!event.envelope?.id || !event.envelope.type) {
     throw new Error('outbox event envelope needs an id and a type');
   }
-  const headers: Record<string, string> = {};
-  if (isValidTraceparent(event.traceparent)) {
+  // Traced, the row carries the enqueue span's context: the relay's publish becomes its child.
+  const headers: Record<string, string> = activeTraceHeaders();
+  if (headers.traceparent === undefined && isValidTraceparent(event.traceparent)) {
     headers.traceparent = event.traceparent;
     if (event.tracestate && event.tracestate.length <= 512) headers.tracestate = event.tracestate;
   }
@@ -57,10 +59,24 @@ function rowValues(event: OutboxEvent): unknown[] {
 
 /** Inserts the outbox row through a pg client that is inside the caller's transaction. */
 export async function enqueue(tx: PgQueryable, event: OutboxEvent): Promise<void> {
-  await tx.query(INSERT_SQL, rowValues(event));
+  await withSpan('outbox enqueue', spanOptions(event), async () => {
+    await tx.query(INSERT_SQL, rowValues(event));
+  });
 }
 
 /** Inserts the outbox row through a Prisma interactive-transaction client (`$transaction(async tx => ...)`). */
 export async function enqueuePrisma(tx: PrismaTxLike, event: OutboxEvent): Promise<void> {
-  await tx.$executeRawUnsafe(INSERT_SQL, ...rowValues(event));
+  await withSpan('outbox enqueue', spanOptions(event), async () => {
+    await tx.$executeRawUnsafe(INSERT_SQL, ...rowValues(event));
+  });
+}
+
+function spanOptions(event: OutboxEvent): Parameters<typeof withSpan>[1] {
+  return {
+    attributes: {
+      'messaging.destination.name': event.subject,
+      'messaging.message.id': event.envelope.id,
+      'outbox.event_type': event.envelope.type,
+    },
+  };
 }

@@ -8,7 +8,13 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { silentLogger, type Logger } from '@app/contracts';
-import { backoffDelay } from '@app/platform';
+import {
+  activeTraceHeaders,
+  backoffDelay,
+  contextFromHeaders,
+  SpanKind,
+  withSpan,
+} from '@app/platform';
 import { relayMetrics, type RelayMetrics } from './metrics.js';
 
 export interface RelayOptions {
@@ -167,15 +173,34 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       );
       for (const row of rows) {
         try {
-          const h = natsHeaders();
-          for (const [k, v] of Object.entries(row.headers ?? {})) {
-            if (typeof v === 'string') h.set(k, v);
-          }
-          const ack = await js.publish(row.subject, row.payload, {
-            msgID: row.id,
-            headers: h,
-            timeout: publishTimeoutMs,
-          });
+          const stored = row.headers ?? {};
+          const ack = await withSpan(
+            `${row.subject} publish`,
+            {
+              kind: SpanKind.PRODUCER,
+              parent: contextFromHeaders({
+                get: (k) => (typeof stored[k] === 'string' ? stored[k] : undefined),
+              }),
+              attributes: {
+                'messaging.system': 'nats',
+                'messaging.operation.type': 'send',
+                'messaging.destination.name': row.subject,
+                'messaging.message.id': row.id,
+              },
+            },
+            async () => {
+              const h = natsHeaders();
+              // Traced, the message names the publish span as its parent; else the stored context.
+              for (const [k, v] of Object.entries({ ...stored, ...activeTraceHeaders() })) {
+                if (typeof v === 'string') h.set(k, v);
+              }
+              return js.publish(row.subject, row.payload, {
+                msgID: row.id,
+                headers: h,
+                timeout: publishTimeoutMs,
+              });
+            },
+          );
           metrics.published.inc({ duplicate: String(ack.duplicate) });
           if (ack.duplicate)
             log.info(

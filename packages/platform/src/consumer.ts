@@ -10,6 +10,7 @@ import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstrea
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '@app/contracts';
 import { backoffDelay } from './backoff.js';
+import { contextFromHeaders, SpanKind, withSpan } from './spans.js';
 
 export type Settle =
   { kind: 'ack' } | { kind: 'nak'; delayMs: number } | { kind: 'term'; reason: string };
@@ -154,7 +155,27 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
     const task = (async () => {
       let outcome: Settle;
       try {
-        outcome = await o.handle(m);
+        // One span per delivery, a child of the publisher's span (the message's traceparent).
+        outcome = await withSpan(
+          `${o.stream} process`,
+          {
+            kind: SpanKind.CONSUMER,
+            parent: contextFromHeaders(m.headers),
+            attributes: {
+              'messaging.system': 'nats',
+              'messaging.operation.type': 'process',
+              'messaging.destination.name': m.subject,
+              'messaging.consumer.group.name': o.consumer,
+              'messaging.nats.stream_sequence': m.info.streamSequence,
+              'messaging.nats.delivery_count': m.info.deliveryCount,
+            },
+          },
+          async (span) => {
+            const s = await o.handle(m);
+            span?.setAttribute('messaging.nats.settle', s.kind);
+            return s;
+          },
+        );
       } catch (err) {
         const delayMs = backoffDelay(m.info.deliveryCount, backoff);
         o.log.warn(

@@ -17,6 +17,8 @@ export * from './backoff.js';
 export * from './batcher.js';
 export * from './consumer.js';
 export * from './consumer-metrics.js';
+export * from './spans.js';
+export { tracingEnabled, tracingConfigured } from './telemetry.js';
 export * from './plugins/redis.js';
 export * from './plugins/nats.js';
 export * from './plugins/prisma.js';

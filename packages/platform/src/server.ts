@@ -10,6 +10,8 @@ export interface RunServerOptions {
   host: string;
   /** How long shutdown may take before the process exits with code 1 (default 10 s). */
   graceMs?: number;
+  /** Runs once the app has closed (the spans still buffered are exported). */
+  afterClose?: () => Promise<void>;
 }
 
 export interface RunningServer {
@@ -27,6 +29,9 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     if (typeof app.markNotReady === 'function') app.markNotReady();
     app.log.info('shutdown: closing (in-flight requests finish, connections drain)');
     await app.close();
+    await options
+      .afterClose?.()
+      .catch((err: unknown) => app.log.warn({ err }, 'shutdown: exporting the last spans failed'));
     app.log.info('shutdown: closed');
   };
 

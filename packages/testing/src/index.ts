@@ -10,3 +10,4 @@ export * from './service-app.js';
 export * from './wait.js';
 export * from './contract.js';
 export * from './openapi.js';
+export * from './otlp.js';

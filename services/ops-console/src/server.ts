@@ -1,8 +1,12 @@
 // Entry point of `pnpm start`: config from env, then listen; SIGTERM fails readiness, finishes the
 // requests in flight and closes the connections within the grace period.
-import { runServer } from '@app/platform';
-import { buildApp } from './app.js';
-import { loadConfig } from './config.js';
+// Tracing starts first, when configured: pg and ioredis must be loaded after its hook (telemetry.ts).
+import { startTelemetry } from '@app/platform/telemetry';
+
+const telemetry = await startTelemetry('ops-console');
+const { runServer } = await import('@app/platform');
+const { buildApp } = await import('./app.js');
+const { loadConfig } = await import('./config.js');
 
 const config = loadConfig(process.env);
 await runServer({
@@ -10,4 +14,5 @@ await runServer({
   port: config.PORT,
   host: config.HOST,
   graceMs: config.OPS_GRACE_MS,
+  afterClose: telemetry.shutdown,
 });

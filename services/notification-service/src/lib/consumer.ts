@@ -17,7 +17,7 @@
 // Failures, retries and terminations stay at warn, one line per event.
 import type { JsMsg } from '@nats-io/jetstream';
 import { UserSignedUpV1, validate, type Logger } from '@app/contracts';
-import { backoffDelay, settle, type Settle } from '@app/platform';
+import { backoffDelay, settle, SpanKind, withSpan, type Settle } from '@app/platform';
 import type { Deliveries } from './deliveries.js';
 import type { Mailer } from './mailer.js';
 import type { NotifyMetrics } from './metrics.js';
@@ -158,7 +158,15 @@ export class WelcomeHandler {
     let claimed = false;
     let slot = false;
     try {
-      const claim = await this.o.deliveries.claim(event.id, WELCOME_KIND, event.data.email);
+      const claim = await withSpan(
+        'delivery claim',
+        { attributes: { 'messaging.message.id': event.id, 'notify.kind': WELCOME_KIND } },
+        async (span) => {
+          const c = await this.o.deliveries.claim(event.id, WELCOME_KIND, event.data.email);
+          span?.setAttribute('notify.claim', c.outcome);
+          return c;
+        },
+      );
       if (claim.outcome === 'already_sent') {
         this.duplicateCount.inc();
         this.counts.duplicate++;
@@ -184,7 +192,17 @@ export class WelcomeHandler {
       const started = performance.now();
       let info;
       try {
-        info = await this.o.mailer.send(email);
+        info = await withSpan(
+          'smtp send',
+          {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              'email.message_id': email.messageId,
+              'notify.mailer': this.o.mailer.kind,
+            },
+          },
+          () => this.o.mailer.send(email),
+        );
         this.sendOk.observe((performance.now() - started) / 1000);
       } catch (error) {
         this.sendFailed.observe((performance.now() - started) / 1000);

@@ -6,7 +6,16 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { DLQ_HEADERS, type Logger, type Names } from '@app/contracts';
-import { settle, startConsumerLoop, type ConsumerLoop, type Settle } from '@app/platform';
+import {
+  activeSpanLink,
+  contextFromHeaders,
+  settle,
+  SpanKind,
+  startConsumerLoop,
+  withSpan,
+  type ConsumerLoop,
+  type Settle,
+} from '@app/platform';
 import { parseWelcomeEvent } from './consumer.js';
 import type { Deliveries } from './deliveries.js';
 import type { NotifyMetrics } from './metrics.js';
@@ -127,10 +136,28 @@ export class DeadLetterWorker {
     h.set(DLQ_HEADERS.reason, oneLine(reason));
     h.set(DLQ_HEADERS.advisory, terminated ? 'terminated' : 'max_deliveries');
 
-    const ack = await this.o.js.publish(this.subjectFor(advisory.consumer), data, {
-      headers: h,
-      msgID: `${advisory.stream}:${advisory.stream_seq}:${advisory.consumer}`,
-    });
+    // In the original's trace (its copied traceparent), linked to the advisory that caused it.
+    const ack = await withSpan(
+      'deadletter copy',
+      {
+        kind: SpanKind.PRODUCER,
+        parent: contextFromHeaders(original?.header),
+        links: activeSpanLink(),
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.destination.name': this.subjectFor(advisory.consumer),
+          'deadletter.original_stream': advisory.stream,
+          'deadletter.original_seq': advisory.stream_seq,
+          'deadletter.consumer': advisory.consumer,
+          'deadletter.advisory': terminated ? 'terminated' : 'max_deliveries',
+        },
+      },
+      () =>
+        this.o.js.publish(this.subjectFor(advisory.consumer), data, {
+          headers: h,
+          msgID: `${advisory.stream}:${advisory.stream_seq}:${advisory.consumer}`,
+        }),
+    );
     if (!ack.duplicate) this.o.metrics.deadLettered.inc({ reason: reasonClass(reason) });
     this.o.log.warn(
       {

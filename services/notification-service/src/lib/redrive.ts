@@ -8,6 +8,7 @@ import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { DLQ_HEADERS, subjectMatches, type Names } from '@app/contracts';
 import type { PrismaClient } from '@app/db';
+import { activeTraceHeaders, contextFromHeaders, SpanKind, withSpan } from '@app/platform';
 import { copyHeaders } from './deadletter.js';
 
 export interface DeadLetterFilter {
@@ -174,10 +175,28 @@ export async function moveDeadLetter(
     item.skipped = 'gone (redriven concurrently)';
     return 'skipped';
   }
-  const h = natsHeaders();
-  copyHeaders(m.header, h, (k) => /^dlq-/i.test(k));
-  h.set(REDRIVE_BATCH_HEADER, batchId);
-  await deps.js.publish(item.originalSubject, m.data, { headers: h, msgID: item.newMsgId });
+  const subject = item.originalSubject;
+  // In the original's trace: the redelivered message's consume becomes this span's child.
+  await withSpan(
+    'deadletter redrive',
+    {
+      kind: SpanKind.PRODUCER,
+      parent: contextFromHeaders(m.header),
+      attributes: {
+        'messaging.system': 'nats',
+        'messaging.destination.name': subject,
+        'deadletter.seq': item.seq,
+        'redrive.batch_id': batchId,
+      },
+    },
+    async () => {
+      const h = natsHeaders();
+      copyHeaders(m.header, h, (k) => /^dlq-/i.test(k));
+      for (const [k, v] of Object.entries(activeTraceHeaders())) h.set(k, v);
+      h.set(REDRIVE_BATCH_HEADER, batchId);
+      await deps.js.publish(subject, m.data, { headers: h, msgID: item.newMsgId });
+    },
+  );
   await deps.db.deadLetterRedrive.create({ data: auditRow(batchId, item, actor, false) });
   await deps.jsm.streams.deleteMessage(deps.names.streams.deadletter, item.seq);
   return 'moved';

@@ -3,7 +3,7 @@
 // Reads send the body the cache stored already serialized (entry.ts), so a hit costs no JSON work;
 // the response schemas still document those bodies and serialize everything else.
 import { createHash } from 'node:crypto';
-import type { App, RateLimitRule } from '@app/platform';
+import { annotateSpan, withSpan, type App, type RateLimitRule } from '@app/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.js';
 import { BulkheadFullError } from '../lib/bulkhead.js';
@@ -94,6 +94,8 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
       // or result object (Fastify takes a handler that has sent and returns nothing).
       const local = app.profiles.peek(id);
       if (!local) return readThrough(id, request, reply);
+      // The in-process tier: no I/O, so no span of its own; the request's span says it.
+      annotateSpan({ 'cache.result': 'tier' });
       answer(request, reply, local, 'HIT');
       return undefined;
     },
@@ -106,7 +108,17 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
   ): Promise<void> => {
     let result: ReadResult;
     try {
-      result = await app.profiles.load(id);
+      // The cache decision as a span: its Redis commands and, on a miss, its query are inside.
+      result = await withSpan(
+        'profile cache read',
+        { attributes: { 'profile.id': id } },
+        async (span) => {
+          const r = await app.profiles.load(id);
+          span?.setAttribute('cache.result', r.source.toLowerCase());
+          return r;
+        },
+      );
+      annotateSpan({ 'cache.result': result.source.toLowerCase() });
     } catch (err) {
       mapBulkheadError(err);
     }

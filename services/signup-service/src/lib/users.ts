@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { makeEnvelope, type UserSignedUpV1 } from '@app/contracts';
 import type { PrismaClient } from '@app/db';
 import { enqueue } from '@app/outbox';
-import { isUniqueViolation } from '@app/platform';
+import { isUniqueViolation, withSpan } from '@app/platform';
 import type pg from 'pg';
 import { completeKey } from './idempotency.js';
 
@@ -27,7 +27,20 @@ export interface SignupContext {
 export type SignupResult =
   { ok: true; userId: string; eventId: string } | { ok: false; reason: 'EMAIL_TAKEN' };
 
-export async function createUser(
+/** The signup transaction, one span when traced (its statements and the enqueue inside). */
+export function createUser(
+  pool: pg.Pool,
+  user: NewUser,
+  ctx: SignupContext,
+): Promise<SignupResult> {
+  return withSpan('signup transaction', {}, async (span) => {
+    const result = await createUserTx(pool, user, ctx);
+    span?.setAttribute('signup.outcome', result.ok ? 'created' : result.reason);
+    return result;
+  });
+}
+
+async function createUserTx(
   pool: pg.Pool,
   user: NewUser,
   ctx: SignupContext,
