@@ -59,24 +59,29 @@ function rowValues(event: OutboxEvent): unknown[] {
 
 /** Inserts the outbox row through a pg client that is inside the caller's transaction. */
 export async function enqueue(tx: PgQueryable, event: OutboxEvent): Promise<void> {
-  await withSpan('outbox enqueue', spanOptions(event), async () => {
-    await tx.query(INSERT_SQL, rowValues(event));
+  await traced(event, async (values) => {
+    await tx.query(INSERT_SQL, values);
   });
 }
 
 /** Inserts the outbox row through a Prisma interactive-transaction client (`$transaction(async tx => ...)`). */
 export async function enqueuePrisma(tx: PrismaTxLike, event: OutboxEvent): Promise<void> {
-  await withSpan('outbox enqueue', spanOptions(event), async () => {
-    await tx.$executeRawUnsafe(INSERT_SQL, ...rowValues(event));
+  await traced(event, async (values) => {
+    await tx.$executeRawUnsafe(INSERT_SQL, ...values);
   });
 }
 
-function spanOptions(event: OutboxEvent): Parameters<typeof withSpan>[1] {
-  return {
-    attributes: {
-      'messaging.destination.name': event.subject,
-      'messaging.message.id': event.envelope.id,
-      'outbox.event_type': event.envelope.type,
-    },
-  };
+/** Runs the insert inside the `outbox enqueue` span, with the row's values taken inside it. */
+function traced(event: OutboxEvent, insert: (values: unknown[]) => Promise<void>): Promise<void> {
+  return withSpan(
+    'outbox enqueue',
+    () => ({
+      attributes: {
+        'messaging.destination.name': event.subject,
+        'messaging.message.id': event.envelope.id,
+        'outbox.event_type': event.envelope.type,
+      },
+    }),
+    () => insert(rowValues(event)),
+  );
 }

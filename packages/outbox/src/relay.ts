@@ -176,7 +176,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           const stored = row.headers ?? {};
           const ack = await withSpan(
             `${row.subject} publish`,
-            {
+            () => ({
               kind: SpanKind.PRODUCER,
               parent: contextFromHeaders({
                 get: (k) => (typeof stored[k] === 'string' ? stored[k] : undefined),
@@ -187,7 +187,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
                 'messaging.destination.name': row.subject,
                 'messaging.message.id': row.id,
               },
-            },
+            }),
             async () => {
               const h = natsHeaders();
               // Traced, the message names the publish span as its parent; else the stored context.

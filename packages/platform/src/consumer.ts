@@ -158,7 +158,7 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
         // One span per delivery, a child of the publisher's span (the message's traceparent).
         outcome = await withSpan(
           `${o.stream} process`,
-          {
+          () => ({
             kind: SpanKind.CONSUMER,
             parent: contextFromHeaders(m.headers),
             attributes: {
@@ -169,7 +169,7 @@ export function startConsumerLoop(o: ConsumerLoopOptions): ConsumerLoop {
               'messaging.nats.stream_sequence': m.info.streamSequence,
               'messaging.nats.delivery_count': m.info.deliveryCount,
             },
-          },
+          }),
           async (span) => {
             const s = await o.handle(m);
             span?.setAttribute('messaging.nats.settle', s.kind);

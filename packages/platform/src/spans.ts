@@ -31,14 +31,16 @@ export interface SpanOptions {
 
 /**
  * Runs `fn` inside a new active span named `name` (ended when `fn` settles, marked as an error when
- * it throws); with tracing off, just runs `fn` with no span.
+ * it throws); with tracing off, just runs `fn` with no span. Options may be a function, called only
+ * when a span is made: a hot path builds no attributes while tracing is off.
  */
 export async function withSpan<T>(
   name: string,
-  options: SpanOptions,
+  spanOptions: SpanOptions | (() => SpanOptions),
   fn: (span: Span | undefined) => Promise<T>,
 ): Promise<T> {
   if (!tracingEnabled()) return fn(undefined);
+  const options = typeof spanOptions === 'function' ? spanOptions() : spanOptions;
   const parent = options.parent ?? context.active();
   const span = tracer().startSpan(
     name,

@@ -160,7 +160,7 @@ export class WelcomeHandler {
     try {
       const claim = await withSpan(
         'delivery claim',
-        { attributes: { 'messaging.message.id': event.id, 'notify.kind': WELCOME_KIND } },
+        () => ({ attributes: { 'messaging.message.id': event.id, 'notify.kind': WELCOME_KIND } }),
         async (span) => {
           const c = await this.o.deliveries.claim(event.id, WELCOME_KIND, event.data.email);
           span?.setAttribute('notify.claim', c.outcome);
@@ -194,13 +194,13 @@ export class WelcomeHandler {
       try {
         info = await withSpan(
           'smtp send',
-          {
+          () => ({
             kind: SpanKind.CLIENT,
             attributes: {
               'email.message_id': email.messageId,
               'notify.mailer': this.o.mailer.kind,
             },
-          },
+          }),
           () => this.o.mailer.send(email),
         );
         this.sendOk.observe((performance.now() - started) / 1000);

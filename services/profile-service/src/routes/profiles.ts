@@ -111,7 +111,7 @@ export async function profileRoutes(app: App, options: ProfileRoutesOptions): Pr
       // The cache decision as a span: its Redis commands and, on a miss, its query are inside.
       result = await withSpan(
         'profile cache read',
-        { attributes: { 'profile.id': id } },
+        () => ({ attributes: { 'profile.id': id } }),
         async (span) => {
           const r = await app.profiles.load(id);
           span?.setAttribute('cache.result', r.source.toLowerCase());
