@@ -6,5 +6,6 @@ export * from './dockerfile.js';
 export * from './env-schema.js';
 export * from './gateway.js';
 export * from './kubernetes.js';
+export * from './observability.js';
 export * from './paths.js';
 export * from './ports.js';
