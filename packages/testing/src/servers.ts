@@ -1,9 +1,10 @@
 // Private brokers and a fault-injecting TCP proxy for failure tests. A test that stops, kills or cuts
 // a server must own it: these start their own nats-server / redis-server on a free port (never the
-// shared ones) and a proxy that can add latency or drop every connection on demand.
+// shared ones) and a proxy that can add latency or drop every connection on demand; and a
+// Prometheus of the test's own, for tests that hold alert rules and dashboards to a real scrape.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +113,8 @@ interface ServerRecipe {
   args(port: number, dir: string): string[];
   ready: RegExp;
   url(port: number): string;
+  /** Writes what the server reads at start (its config) into its temp dir, before each launch. */
+  prepare?(port: number, dir: string): Promise<void>;
   afterReady?(url: string): Promise<void>;
 }
 
@@ -121,6 +124,7 @@ async function startPrivate(recipe: ServerRecipe): Promise<PrivateServer> {
   let port = 0;
 
   const launch = async () => {
+    await recipe.prepare?.(port, dir);
     child = await spawnUntilReady(
       recipe.command,
       recipe.args(port, dir),
@@ -219,6 +223,37 @@ export function startRedisServer(): Promise<PrivateServer> {
     ],
     ready: /Ready to accept connections/,
     url: (port) => `redis://127.0.0.1:${port}`,
+  });
+}
+
+export interface PrometheusOptions {
+  /** prometheus.yml as an object (written as JSON, which is YAML); relative paths are in `files`. */
+  config: Record<string, unknown>;
+  /** Files next to the config (rule files), by name. */
+  files?: Record<string, string>;
+}
+
+/**
+ * Debian's Prometheus of the test's own on 127.0.0.1 (`url` is its HTTP API and UI), its TSDB in a
+ * temp dir; the config and rule files are written there before it starts.
+ */
+export function startPrometheusServer(options: PrometheusOptions): Promise<PrivateServer> {
+  return startPrivate({
+    what: 'prometheus',
+    command: 'prometheus',
+    prepare: async (_port, dir) => {
+      await writeFile(join(dir, 'prometheus.yml'), JSON.stringify(options.config, null, 2));
+      for (const [name, text] of Object.entries(options.files ?? {})) {
+        await writeFile(join(dir, name), text);
+      }
+    },
+    args: (port, dir) => [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    ready: /Server is ready to receive web requests/,
+    url: (port) => `http://127.0.0.1:${port}`,
   });
 }
 

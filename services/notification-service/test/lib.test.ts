@@ -1,9 +1,12 @@
 // Pure logic: the retry taxonomy, redrive filters (subject matching is @app/contracts', tested
-// there), the welcome email's headers, and config errors naming the bad variables. (The retry
+// there), the welcome email's headers, config errors naming the bad variables, and the metrics
+// whose label values are known exported at 0 before anything happens. (The retry
 // schedule and the term(reason) capability are platform's, tested there; failures.test.ts checks
 // the consumer uses the latter.)
+import { Registry } from 'prom-client';
 import t from 'tap';
-import { classifySendError } from '../src/lib/retry.js';
+import { createMetrics } from '../src/lib/metrics.js';
+import { classifySendError, FAILURE_CLASSES } from '../src/lib/retry.js';
 import { checkFilter } from '../src/lib/redrive.js';
 import { parseWelcomeEvent } from '../src/lib/consumer.js';
 import { reasonClass } from '../src/lib/deadletter.js';
@@ -36,6 +39,19 @@ void t.test('retry taxonomy', async (t) => {
     },
   );
   t.match(classifySendError(new Error('something odd')), { failureClass: 'internal', retry: true });
+});
+
+void t.test('known label values are exported at 0 from the start (rates need them)', async (t) => {
+  const registry = new Registry();
+  createMetrics(registry);
+  const text = await registry.metrics();
+  for (const outcome of ['sent', 'failed']) {
+    t.match(text, `notify_send_duration_seconds_count{outcome="${outcome}"} 0`, `sends ${outcome}`);
+  }
+  for (const c of FAILURE_CLASSES) t.match(text, `notify_events_failed_total{class="${c}"} 0`, c);
+  for (const outcome of ['sent', 'duplicate']) {
+    t.match(text, `notify_events_processed_total{outcome="${outcome}"} 0`, `processed ${outcome}`);
+  }
 });
 
 void t.test('dead-letter filters', async (t) => {

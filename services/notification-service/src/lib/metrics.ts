@@ -3,6 +3,7 @@
 // it, how long sends take, and the delivery ledger's statements with the rows they carried (how
 // well claims and marks are grouped).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FAILURE_CLASSES } from './retry.js';
 
 export interface NotifyMetrics {
   processed: Counter<'outcome'>;
@@ -20,6 +21,16 @@ export interface NotifyMetrics {
 }
 
 export function createMetrics(registry: Registry): NotifyMetrics {
+  const metrics = register(registry);
+  // Every label value known in advance is exported at 0 from the start: a rate or a ratio over
+  // them (the failure-rate alert) needs the series before the first failure, not after it.
+  for (const outcome of ['sent', 'duplicate']) metrics.processed.labels(outcome).inc(0);
+  for (const c of FAILURE_CLASSES) metrics.failed.labels(c).inc(0);
+  for (const outcome of ['sent', 'failed']) metrics.sendDuration.zero({ outcome });
+  return metrics;
+}
+
+function register(registry: Registry): NotifyMetrics {
   const registers = [registry];
   // The server's view of one consumer, polled from consumer info.
   const consumerGauge = (name: string, help: string) =>

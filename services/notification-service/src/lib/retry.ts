@@ -2,8 +2,15 @@
 // (SMTP 4xx, timeouts, broken connections, a database hiccup) and which can never succeed (SMTP 5xx,
 // an invalid payload). The delay of the next attempt is platform's backoffDelay. Pure, no I/O.
 
-export type FailureClass =
-  'smtp_transient' | 'smtp_permanent' | 'timeout' | 'connection' | 'invalid_payload' | 'internal';
+export const FAILURE_CLASSES = [
+  'smtp_transient',
+  'smtp_permanent',
+  'timeout',
+  'connection',
+  'invalid_payload',
+  'internal',
+] as const;
+export type FailureClass = (typeof FAILURE_CLASSES)[number];
 
 export interface Classified {
   failureClass: FailureClass;
