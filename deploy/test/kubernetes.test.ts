@@ -3,6 +3,10 @@
 // resources, non-root, read-only root filesystem, pinned images, commands that run compiled
 // JavaScript with plain node (never tsx), and every variable the service's
 // own config schema needs actually provided (env and envFrom resolved against the rendered objects).
+// The monitoring component's custom resources are held to what they are for: the PrometheusRule
+// carries exactly alerts.yml's groups (a stale `pnpm observability` copy fails here), and every app
+// Service has one ServiceMonitor whose selector and port are real and which the NetworkPolicies let
+// Prometheus scrape.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -14,6 +18,7 @@ import {
   DEPLOY_DIR,
   documentedPorts,
   isPinnedImage,
+  loadRuleGroups,
   loadServiceEnvSchema,
   podSpecOf,
   probePort,
@@ -41,6 +46,13 @@ const secretTemplate = parse(
 ) as K8sObject;
 /** A service's grace period for draining (platform runServer default, NOTIFY_GRACE_MS default). */
 const APP_GRACE_SECONDS = 10;
+/** Where Prometheus runs, as network-policies.yaml names it. */
+const PROMETHEUS_NAMESPACE = 'monitoring';
+/** The Prometheus Operator kinds of the monitoring component, checked in their own test. */
+const PROMETHEUS_RULE = 'monitoring.coreos.com/v1/PrometheusRule';
+const SERVICE_MONITOR = 'monitoring.coreos.com/v1/ServiceMonitor';
+const MONITORING_KINDS = new Set([PROMETHEUS_RULE, SERVICE_MONITOR]);
+const ruleGroups = loadRuleGroups();
 
 const schemas = new Map(
   await Promise.all(SERVICES.map(async (s) => [s, await loadServiceEnvSchema(s)] as const)),
@@ -63,6 +75,40 @@ const allContainers = (pod: PodSpec): Container[] => [
   ...pod.containers,
 ];
 
+type Selector = {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+};
+type Peer = { podSelector?: Selector; namespaceSelector?: Selector; ipBlock?: object };
+type Rule = { ports?: Array<{ port: number }>; to?: Peer[]; from?: Peer[] };
+type PolicySpec = {
+  podSelector: Selector;
+  policyTypes: string[];
+  ingress?: Rule[];
+  egress?: Rule[];
+};
+/** Whether a label selector (matchLabels and matchExpressions; `{}` picks all) picks `labels`. */
+const selectorMatches = (selector: Selector, labels: Record<string, string>) =>
+  Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+  (selector.matchExpressions ?? []).every((e) => {
+    const value = labels[e.key];
+    if (e.operator === 'In') return value !== undefined && (e.values ?? []).includes(value);
+    if (e.operator === 'NotIn') return value === undefined || !(e.values ?? []).includes(value);
+    if (e.operator === 'Exists') return value !== undefined;
+    if (e.operator === 'DoesNotExist') return value === undefined;
+    return false;
+  });
+/** The labels of a workload's pods. */
+const templateLabels = (o: K8sObject) =>
+  (o.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata
+    .labels;
+/** `15s`, `1m`, `500ms` in seconds; NaN for anything else. */
+const durationSeconds = (d: string | undefined) => {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(d ?? '');
+  if (!m) return NaN;
+  return Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+};
+
 for (const [overlay, objects] of Object.entries(overlays)) {
   void t.test(`${overlay}: every rendered object is valid`, async (t) => {
     t.ok(objects.length > 20, `rendered ${objects.length} objects`);
@@ -75,7 +121,12 @@ for (const [overlay, objects] of Object.entries(overlays)) {
         t.pass(`${ref(o)} matches the ${o.apiVersion} schema`);
         continue;
       }
-      // kubernetes-models has no CRDs: check the one used by hand, against KEDA's required fields.
+      // kubernetes-models has no CRDs: check those used by hand. The Prometheus Operator's have a
+      // test of their own (below); the rest is KEDA's ScaledObject, against its required fields.
+      if (MONITORING_KINDS.has(`${o.apiVersion}/${o.kind}`)) {
+        t.ok(o.spec && typeof o.spec === 'object', `${ref(o)} has a spec (checked below)`);
+        continue;
+      }
       t.equal(`${o.apiVersion}/${o.kind}`, 'keda.sh/v1alpha1/ScaledObject', `${ref(o)} is known`);
       const spec = o.spec as {
         scaleTargetRef?: { name?: string };
@@ -298,21 +349,7 @@ for (const [overlay, objects] of Object.entries(overlays)) {
     `${overlay}: NetworkPolicies deny by default and allow only what is needed`,
     async (t) => {
       const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
-      type Selector = {
-        matchLabels?: Record<string, string>;
-        matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
-      };
-      type Peer = { podSelector?: Selector; namespaceSelector?: Selector; ipBlock?: object };
-      type Rule = { ports?: Array<{ port: number }>; to?: Peer[]; from?: Peer[] };
-      const specs = policies.map(
-        (p) =>
-          p.spec as {
-            podSelector: Selector;
-            policyTypes: string[];
-            ingress?: Rule[];
-            egress?: Rule[];
-          },
-      );
+      const specs = policies.map((p) => p.spec as PolicySpec);
       /** The app.kubernetes.io/name values a selector picks (undefined: every pod). */
       const namesOf = (selector: Selector): string[] | undefined => {
         const name = selector.matchLabels?.['app.kubernetes.io/name'];
@@ -407,6 +444,154 @@ for (const [overlay, objects] of Object.entries(overlays)) {
       }
     },
   );
+
+  void t.test(`${overlay}: Prometheus loads alerts.yml and scrapes every service`, async (t) => {
+    const rules = objects.filter((o) => `${o.apiVersion}/${o.kind}` === PROMETHEUS_RULE);
+    const monitors = objects.filter((o) => `${o.apiVersion}/${o.kind}` === SERVICE_MONITOR);
+    t.same(
+      rules.map((o) => o.metadata.name),
+      ['jetstream-fastify'],
+      'one PrometheusRule, jetstream-fastify',
+    );
+    const groups = (rules[0]?.spec as { groups?: unknown } | undefined)?.groups;
+    t.same(
+      groups,
+      ruleGroups.groups,
+      "its spec.groups are exactly alerts.yml's groups (if not, run `pnpm observability`)",
+    );
+    for (const group of (groups ?? []) as typeof ruleGroups.groups) {
+      for (const rule of group.rules) {
+        const where = `${group.name}: ${String(rule.alert ?? rule.record)}`;
+        const labels = (rule.labels ?? {}) as Record<string, string>;
+        const annotations = (rule.annotations ?? {}) as Record<string, string>;
+        t.ok(rule.alert, `${where} is an alerting rule`);
+        t.match(labels.severity, /^(warning|critical)$/, `${where}: a severity label`);
+        for (const key of ['summary', 'description', 'runbook_url']) {
+          t.ok(annotations[key]?.trim(), `${where}: a ${key} annotation`);
+        }
+      }
+    }
+
+    // the operator's Prometheus selects rules and monitors by label: the same labels on all
+    for (const o of [...rules, ...monitors]) {
+      t.equal(o.metadata.labels?.release, rules[0]?.metadata.labels?.release, `${ref(o)}: release`);
+    }
+    t.ok(rules[0]?.metadata.labels?.release, 'the PrometheusRule has a release label');
+
+    const services = objects.filter((o) => o.kind === 'Service');
+    type ServicePort = { name?: string; port: number; targetPort?: number | string };
+    type ServiceSpec = { selector?: Record<string, string>; ports: ServicePort[] };
+    type Endpoint = { port?: string; path?: string; interval?: string; scrapeTimeout?: string };
+    const monitored = new Map<string, string[]>();
+    const podPorts: Array<{ monitor: string; labels: Record<string, string>; port: number }> = [];
+    for (const monitor of monitors) {
+      const where = ref(monitor);
+      const spec = monitor.spec as {
+        selector?: Selector;
+        namespaceSelector?: { any?: boolean; matchNames?: string[] };
+        endpoints?: Endpoint[];
+      };
+      t.ok(
+        !spec.namespaceSelector ||
+          spec.namespaceSelector.any ||
+          spec.namespaceSelector.matchNames?.includes(NAMESPACE),
+        `${where}: looks in ${NAMESPACE}`,
+      );
+      const selector = spec.selector ?? {};
+      t.ok(
+        Object.keys(selector.matchLabels ?? {}).length + (selector.matchExpressions ?? []).length >
+          0,
+        `${where}: a selector that does not pick every Service`,
+      );
+      const selected = services.filter((s) => selectorMatches(selector, s.metadata.labels ?? {}));
+      t.same(
+        selected.map((s) => s.metadata.name),
+        [monitor.metadata.name],
+        `${where}: selects exactly the Service of its name`,
+      );
+      for (const service of selected) {
+        monitored.set(service.metadata.name, [
+          ...(monitored.get(service.metadata.name) ?? []),
+          where,
+        ]);
+      }
+      const service = selected[0];
+      const serviceSpec = service?.spec as ServiceSpec | undefined;
+      t.ok((spec.endpoints ?? []).length > 0, `${where}: an endpoint`);
+      for (const endpoint of spec.endpoints ?? []) {
+        const servicePort = serviceSpec?.ports.find((p) => p.name === endpoint.port);
+        t.ok(servicePort, `${where}: endpoint port ${endpoint.port} is a port of its Service`);
+        t.equal(endpoint.path, '/metrics', `${where}: scrapes /metrics`);
+        const interval = durationSeconds(endpoint.interval);
+        const timeout = durationSeconds(endpoint.scrapeTimeout);
+        t.equal(interval, 15, `${where}: every 15 s`);
+        t.ok(timeout > 0 && timeout < interval, `${where}: scrapeTimeout below the interval`);
+        // the pods behind the Service, and the container port the scrape reaches
+        const deployment = objects.find(
+          (o) =>
+            o.kind === 'Deployment' &&
+            serviceSpec?.selector !== undefined &&
+            selectorMatches({ matchLabels: serviceSpec.selector }, templateLabels(o)),
+        );
+        const target = servicePort?.targetPort ?? servicePort?.port;
+        const containerPort = (deployment ? podSpecOf(deployment)!.containers : [])
+          .flatMap((c) => c.ports ?? [])
+          .find((p) => p.name === target || p.containerPort === target)?.containerPort;
+        t.equal(
+          containerPort,
+          ports.get(monitor.metadata.name),
+          `${where}: reaches ${deployment ? ref(deployment) : '(no Deployment)'} on its port`,
+        );
+        if (deployment && containerPort !== undefined) {
+          podPorts.push({
+            monitor: where,
+            labels: templateLabels(deployment),
+            port: containerPort,
+          });
+        }
+      }
+    }
+    for (const service of SERVICES) {
+      t.same(
+        monitored.get(service)?.length,
+        1,
+        `Service/${service} has exactly one ServiceMonitor`,
+      );
+    }
+    t.same(
+      [...monitored.keys()].sort(),
+      [...SERVICES].sort(),
+      'and only the app Services are monitored',
+    );
+
+    // NetworkPolicies: some policy that selects the pod admits the Prometheus namespace on the port
+    const policies = objects
+      .filter((o) => o.kind === 'NetworkPolicy')
+      .map((o) => o.spec as PolicySpec);
+    const fromPrometheus = (peer: Peer) =>
+      !peer.ipBlock &&
+      (!peer.podSelector || Object.keys(peer.podSelector).length === 0) &&
+      peer.namespaceSelector !== undefined &&
+      selectorMatches(peer.namespaceSelector, {
+        'kubernetes.io/metadata.name': PROMETHEUS_NAMESPACE,
+      });
+    for (const { monitor, labels, port } of podPorts) {
+      const allowed = policies.some(
+        (p) =>
+          p.policyTypes.includes('Ingress') &&
+          selectorMatches(p.podSelector, labels) &&
+          (p.ingress ?? []).some(
+            (rule) =>
+              (!rule.ports || rule.ports.some((p) => p.port === port)) &&
+              (!rule.from || rule.from.some(fromPrometheus)),
+          ),
+      );
+      t.ok(
+        allowed,
+        `${monitor}: the NetworkPolicies let ${PROMETHEUS_NAMESPACE} reach port ${port}`,
+      );
+    }
+  });
 }
 
 void t.test('the overlays differ where they should', async (t) => {
