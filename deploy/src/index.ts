@@ -7,5 +7,6 @@ export * from './env-schema.js';
 export * from './gateway.js';
 export * from './kubernetes.js';
 export * from './observability.js';
+export * from './dashboards.js';
 export * from './paths.js';
 export * from './ports.js';
