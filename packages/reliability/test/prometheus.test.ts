@@ -61,18 +61,16 @@ void t.test('alerts and dashboards against a real Prometheus', async (t) => {
   t.equal(up.length, 3, `targets up: ${up.map((x) => x.scrapeUrl).join(', ')}`);
 
   // --- some traffic, so that the series behind the rules have samples ---
-  const signup = await httpRequest(system.url('signup-service'), {
-    method: 'POST',
-    path: '/v1/signup',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email: 'scraped@prom.example',
-      password: 'Scraped 9 pw',
-      displayName: 'P',
-    }),
-  });
-  t.equal(signup.status, 201, `signup: ${signup.body.slice(0, 200)}`);
-  const { userId } = JSON.parse(signup.body) as { userId: string };
+  /** A signup through the typed client; the status it answered. */
+  const signUp = async (email: string) => {
+    const { data, response } = await system
+      .api('signup-service')
+      .POST('/v1/signup', { body: { email, password: 'Scraped 9 pw', displayName: 'P' } });
+    return { status: response.status, userId: data?.userId ?? '' };
+  };
+  const signup = await signUp('scraped@prom.example');
+  t.equal(signup.status, 201, 'signup');
+  const { userId } = signup;
   await system.smtp.waitFor(1, WAIT_MS);
   for (let i = 0; i < 3; i++) {
     const read = await httpRequest(system.url('profile-service'), {
@@ -148,17 +146,7 @@ void t.test('alerts and dashboards against a real Prometheus', async (t) => {
   // --- SMTP refuses every message: the failure-rate alert goes pending ---
   system.smtp.failNext(100_000, 451, 'mailbox busy, try again later');
   for (let i = 0; i < 3; i++) {
-    const res = await httpRequest(system.url('signup-service'), {
-      method: 'POST',
-      path: '/v1/signup',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        email: `refused${i}@prom.example`,
-        password: 'Refused 9 pw',
-        displayName: 'R',
-      }),
-    });
-    t.equal(res.status, 201, 'signups still succeed');
+    t.equal((await signUp(`refused${i}@prom.example`)).status, 201, 'signups still succeed');
   }
   const failing = await waitUntil(
     'WelcomeEmailFailureRate pending or firing',
