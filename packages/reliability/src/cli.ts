@@ -31,14 +31,22 @@ const report: RunReport = {
 };
 
 log(`size ${size}, seed ${seed}`);
-const faults = await startSystem();
-try {
-  for (const [i, scenario] of SCENARIOS.entries()) {
-    if (only.length && !only.some((o) => scenario.name.includes(o))) continue;
-    report.scenarios.push(await runScenario(faults, scenario, i, { params, log }));
+// One system for the single-broker scenarios, then one on a 3-node JetStream cluster for theirs.
+for (const natsCluster of [false, true]) {
+  const chosen = [...SCENARIOS.entries()].filter(
+    ([, s]) =>
+      (s.natsCluster ?? false) === natsCluster &&
+      (!only.length || only.some((o) => s.name.includes(o))),
+  );
+  if (chosen.length === 0) continue;
+  const faults = await startSystem({ natsCluster });
+  try {
+    for (const [i, scenario] of chosen) {
+      report.scenarios.push(await runScenario(faults, scenario, i, { params, log }));
+    }
+  } finally {
+    await faults.close();
   }
-} finally {
-  await faults.close();
 }
 
 log('fuzzing');

@@ -1,6 +1,6 @@
-// A steady, bounded load of signups and profile reads against the real services: open loop at a
-// fixed rate (a fault does not slow the offered load down), capped in flight so that an outage
-// cannot pile up unbounded requests, and every request recorded with when it started, when it
+// A steady, bounded load of signups, profile reads and (optionally) profile updates against the
+// real services: open loop at a fixed rate (a fault does not slow the offered load down), capped
+// in flight so that an outage cannot pile up unbounded requests, and every request recorded with when it started, when it
 // ended and what came back, which is what the scenario checks count afterwards.
 //
 // Raw node:http (./http.ts), not the typed client of @app/client, on purpose: each request gets a
@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { httpRequest, NetworkError, problemViolation, type HttpResponse } from './http.js';
 
-export type RequestKind = 'signup' | 'read';
+export type RequestKind = 'signup' | 'read' | 'update';
 
 export interface RequestRecord {
   /** Sent as `x-request-id`, so the service's request log shows whether it ever got the request. */
@@ -35,6 +35,8 @@ export interface LoadOptions {
   tag: string;
   signupsPerSecond: number;
   readsPerSecond: number;
+  /** Profile updates (PATCH by the owner, with the token its signup returned); default none. */
+  updatesPerSecond?: number;
   maxInFlight?: number;
   timeoutMs?: number;
   password?: string;
@@ -47,10 +49,11 @@ export class Load {
   /** Requests not sent because maxInFlight was reached. */
   shed = 0;
   private readonly userIds: string[] = [];
+  private readonly tokens: Array<{ userId: string; token: string }> = [];
   private readonly inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
-  private sent = { signup: 0, read: 0 };
+  private sent = { signup: 0, read: 0, update: 0 };
   private n = 0;
 
   constructor(private readonly o: LoadOptions) {}
@@ -90,6 +93,11 @@ export class Load {
       this.sent.read++;
       if (this.inFlight.size >= max) this.shed++;
       else void this.track(this.doRead());
+    }
+    for (let i = due('update', this.o.updatesPerSecond ?? 0); i > 0; i--) {
+      this.sent.update++;
+      if (this.inFlight.size >= max || this.tokens.length === 0) this.shed++;
+      else void this.track(this.doUpdate());
     }
   }
 
@@ -147,10 +155,29 @@ export class Load {
       }),
     });
     if (res?.status === 201) {
-      const body = JSON.parse(res.body) as { userId: string };
+      const body = JSON.parse(res.body) as { userId: string; accessToken: string };
       record.userId = body.userId;
       this.userIds.push(body.userId);
+      this.tokens.push({ userId: body.userId, token: body.accessToken });
     }
+    return record;
+  }
+
+  private async doUpdate(): Promise<RequestRecord> {
+    const { userId, token } = this.tokens[Math.floor(Math.random() * this.tokens.length)]!;
+    const record: RequestRecord = {
+      id: randomUUID(),
+      kind: 'update',
+      target: 'profile-service',
+      startedAt: Date.now(),
+      endedAt: 0,
+      userId,
+    };
+    await this.send(record, this.o.profileUrl, `/v1/profiles/${userId}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ bio: `updated ${++this.n}` }),
+    });
     return record;
   }
 

@@ -15,6 +15,8 @@ export interface SizeParams {
   afterMs: number;
   signupsPerSecond: number;
   readsPerSecond: number;
+  /** Profile updates, for the scenarios whose load has them (`updates`). */
+  updatesPerSecond: number;
   killDownMs: number;
   natsDownMs: number;
   redisDownMs: number;
@@ -30,6 +32,7 @@ export const SIZES: Record<Size, SizeParams> = {
     afterMs: 1000,
     signupsPerSecond: 6,
     readsPerSecond: 25,
+    updatesPerSecond: 4,
     killDownMs: 500,
     natsDownMs: 2000,
     redisDownMs: 2000,
@@ -43,6 +46,7 @@ export const SIZES: Record<Size, SizeParams> = {
     afterMs: 5000,
     signupsPerSecond: 15,
     readsPerSecond: 80,
+    updatesPerSecond: 10,
     killDownMs: 2000,
     natsDownMs: 5000,
     redisDownMs: 10_000,
@@ -81,6 +85,12 @@ export interface Scenario {
   /** A 5xx that is a correct answer during the window (e.g. 503 while Postgres is cut). */
   allowed5xx?: (r: RequestRecord, w: FaultWindow) => boolean;
   inject(system: System, p: SizeParams): Promise<FaultWindow>;
+  /** Needs the system started with a 3-node JetStream cluster (`startSystem({ natsCluster })`). */
+  natsCluster?: boolean;
+  /** Nothing in it may fail an event for good: a dead letter is a violation. */
+  noDeadLetters?: boolean;
+  /** The load also updates profiles (their events go through profile-service's outbox). */
+  updates?: boolean;
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -156,6 +166,91 @@ function outage(
   };
 }
 
+/** The cluster node a stream's or a consumer's info names as leader (retried through elections). */
+async function leaderOf(system: System, consumer?: string): Promise<string> {
+  const stream = system.names.streams.users;
+  return waitFor(
+    `the leader of ${stream}${consumer ? `/${consumer}` : ''}`,
+    async () => {
+      const info = consumer
+        ? await system.jsm.consumers.info(stream, consumer)
+        : await system.jsm.streams.info(stream);
+      return info.cluster?.leader || false;
+    },
+    60_000,
+  );
+}
+
+/** Waits until `node` is back as a current replica of USERS and of both consumers of it. */
+async function caughtUp(system: System, node: string): Promise<void> {
+  const stream = system.names.streams.users;
+  const { welcomeEmail, profileCache } = system.names.consumers;
+  const current = (c: { leader?: string; replicas?: Array<{ name: string; current: boolean }> }) =>
+    c.leader === node || (c.replicas ?? []).some((r) => r.name === node && r.current);
+  await waitFor(
+    `${node} current again for ${stream} and its consumers`,
+    async () => {
+      const infos = await Promise.all([
+        system.jsm.streams.info(stream),
+        system.jsm.consumers.info(stream, welcomeEmail),
+        system.jsm.consumers.info(stream, profileCache),
+      ]);
+      return infos.every((i) => i.cluster && current(i.cluster));
+    },
+    60_000,
+  );
+}
+
+/** kill -9 the node leading USERS (or one of its consumers): a new leader takes over, the node
+ * comes back with its store and catches up. */
+function killLeader(what: 'stream' | 'consumer'): Scenario {
+  const subject =
+    what === 'stream' ? 'the USERS stream leader' : 'the welcome-email consumer leader';
+  return {
+    name: `kill -9 ${subject}`,
+    fault: `SIGKILL the JetStream node leading ${what === 'stream' ? 'USERS' : 'welcome-email'}, restart it after a pause`,
+    allows:
+      'nothing: no 5xx, every request answered (the outbox holds events while publishes fail)',
+    natsCluster: true,
+    noDeadLetters: true,
+    updates: true,
+    async inject(system, p) {
+      const cluster = system.natsCluster!;
+      const leader = await leaderOf(
+        system,
+        what === 'consumer' ? system.names.consumers.welcomeEmail : undefined,
+      );
+      const start = Date.now();
+      await cluster.node(leader).kill();
+      await pause(p.killDownMs);
+      await cluster.node(leader).start();
+      await caughtUp(system, leader);
+      return { start, restoredAt: Date.now() };
+    },
+  };
+}
+
+function rollingRestart(): Scenario {
+  return {
+    name: 'rolling restart of the NATS cluster',
+    fault: 'SIGTERM each JetStream node in turn, restarting it and waiting until it caught up',
+    allows: 'nothing: no 5xx, every request answered',
+    natsCluster: true,
+    noDeadLetters: true,
+    updates: true,
+    async inject(system) {
+      const cluster = system.natsCluster!;
+      const start = Date.now();
+      for (const node of cluster.nodes) {
+        await node.stop();
+        await node.start();
+        await caughtUp(system, node.name);
+      }
+      return { start, restoredAt: Date.now() };
+    },
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'baseline',
@@ -209,6 +304,9 @@ export const SCENARIOS: Scenario[] = [
   term('signup-service'),
   term('profile-service'),
   term('notification-service'),
+  killLeader('stream'),
+  killLeader('consumer'),
+  rollingRestart(),
 ];
 
 export interface ScenarioResult {
@@ -217,6 +315,9 @@ export interface ScenarioResult {
   allows: string;
   requests: number;
   reads: number;
+  /** Profile updates sent, and of those answered 200. */
+  updates: number;
+  updatesOk: number;
   /** Every 5xx answer, allowed or not. */
   status5xx: number;
   unexpected5xx: number;
@@ -234,6 +335,9 @@ export interface ScenarioResult {
   emailsWithout201: number;
   /** From the fault's removal to the first new signup's welcome email. */
   recoveryMs: number;
+  /** From the fault's start to the first email of a signup made after it (during the fault, if
+   * the pipeline kept going). */
+  faultToEmailMs: number;
   exit?: FaultWindow['exit'];
   violations: string[];
   ok: boolean;
@@ -270,6 +374,8 @@ function evaluate(
   // The service exits 1 itself when its grace period runs out, so exit 0 means it finished in time.
   if (window.exit && window.exit.code !== 0)
     violations.push(`exited with ${window.exit.signal ?? `code ${window.exit.code}`}, not 0`);
+  if (scenario.noDeadLetters && accounting.deadLettered)
+    violations.push(`${accounting.deadLettered} dead letters where nothing may fail for good`);
   if (accounting.lost)
     violations.push(
       `${accounting.lost} signups lost: ${accounting.lostEmails.slice(0, 3).join(', ')}`,
@@ -328,6 +434,7 @@ export async function runScenario(
     tag: `s${index}`,
     signupsPerSecond: p.signupsPerSecond,
     readsPerSecond: p.readsPerSecond,
+    updatesPerSecond: scenario.updates ? p.updatesPerSecond : 0,
   }).start();
   log(`${scenario.name}: load running`);
   await pause(p.warmMs);
@@ -368,6 +475,14 @@ export async function runScenario(
   const notAnswered = signups.filter((r) => r.status !== 201).map((r) => r.email!);
   await settle(system, answered, p.settleTimeoutMs).catch((error: Error) => log(error.message));
   const accounting = await account(system, answered, notAnswered);
+  const signedUpAfter = new Set(
+    signups.filter((r) => r.startedAt >= window.start && r.email).map((r) => r.email!),
+  );
+  const faultToEmailMs = Math.min(
+    ...system.smtp.messages
+      .filter((m) => m.envelopeTo.some((to) => signedUpAfter.has(to)))
+      .map((m) => m.receivedAt.getTime() - window.start),
+  );
   const violations = evaluate(scenario, load.records, window, accounting);
   const records = load.records;
   const result: ScenarioResult = {
@@ -376,6 +491,8 @@ export async function runScenario(
     allows: scenario.allows,
     requests: records.length,
     reads: records.filter((r) => r.kind === 'read').length,
+    updates: records.filter((r) => r.kind === 'update').length,
+    updatesOk: records.filter((r) => r.kind === 'update' && r.status === 200).length,
     status5xx: records.filter((r) => (r.status ?? 0) >= 500).length,
     unexpected5xx: records.filter(
       (r) => (r.status ?? 0) >= 500 && !scenario.allowed5xx?.(r, window),
@@ -392,6 +509,7 @@ export async function runScenario(
     lost: accounting.lost,
     emailsWithout201: accounting.unanswered,
     recoveryMs,
+    faultToEmailMs,
     ...(window.exit ? { exit: window.exit } : {}),
     violations,
     ok: violations.length === 0,

@@ -18,10 +18,12 @@ import {
   freePort,
   isolatedDatabase,
   killOnExit,
+  startNatsCluster,
   startNatsServer,
   startRedisServer,
   startSmtpSink,
   startTcpProxy,
+  type NatsCluster,
   type PrivateServer,
   type SmtpSink,
   type TcpProxy,
@@ -95,12 +97,17 @@ export interface SystemOptions {
   readyTimeoutMs?: number;
   /** The access-token key pair: Ed25519 (EdDSA, the default) or P-256 (ES256). */
   jwtKey?: 'ed25519' | 'p256';
+  /** A 3-node JetStream cluster with R3 streams instead of one nats-server. */
+  natsCluster?: boolean;
 }
 
 export interface System {
   namespace: string;
   names: Names;
+  /** The broker: one nats-server, or (natsCluster) the whole cluster as one: stop/start all. */
   nats: PrivateServer;
+  /** Its members, when started with `natsCluster`. */
+  natsCluster?: NatsCluster;
   redis: PrivateServer;
   smtp: SmtpSink;
   pgProxy: TcpProxy;
@@ -163,6 +170,31 @@ export function jwtKeyPair(kind: 'ed25519' | 'p256'): { privateKey: string; publ
   };
 }
 
+/** One nats-server, or a 3-node cluster that stops and starts as one (the whole broker away). */
+async function startBroker(
+  clustered: boolean,
+): Promise<{ nats: PrivateServer; cluster?: NatsCluster }> {
+  if (!clustered) return { nats: await startNatsServer() };
+  const cluster = await startNatsCluster(3);
+  const all = (op: (n: PrivateServer) => Promise<void>) => async () => {
+    await Promise.all(cluster.nodes.map(op));
+  };
+  const nats: PrivateServer = {
+    url: cluster.url,
+    port: cluster.nodes[0]!.port,
+    dir: cluster.nodes[0]!.dir,
+    running: () => cluster.nodes.every((n) => n.running()),
+    stop: all((n) => n.stop()),
+    kill: all((n) => n.kill()),
+    start: async () => {
+      await all((n) => n.start())();
+      await cluster.waitForJetStream();
+    },
+    close: () => cluster.close(),
+  };
+  return { nats, cluster };
+}
+
 export async function startSystem(options: SystemOptions = {}): Promise<System> {
   const cleanup = new Teardowns();
   try {
@@ -176,9 +208,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
 async function build(options: SystemOptions, cleanup: Teardowns): Promise<System> {
   const namespace = `rel_${randomBytes(4).toString('hex')}`;
   const wanted = options.services ?? SERVICES;
-  const [database, nats, redis, smtp] = await Promise.all([
+  const [database, { nats, cluster }, redis, smtp] = await Promise.all([
     isolatedDatabase(cleanup),
-    startNatsServer(),
+    startBroker(options.natsCluster ?? false),
     startRedisServer(),
     startSmtpSink(),
   ]);
@@ -197,7 +229,7 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
 
   const welcomeEmail = { ackWaitMs: 5000, maxDeliver: 6, maxAckPending: 64 };
   const nc = await connect({
-    servers: nats.url,
+    servers: nats.url.split(','),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 200,
   });
@@ -205,7 +237,8 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   // signup-service's relay publishes into USERS, so the streams must exist before it starts.
-  const topo = topology({ namespace, welcomeEmail });
+  const replicas = cluster ? cluster.nodes.length : 1;
+  const topo = topology({ namespace, welcomeEmail, replicas });
   const provisioned = await provision(jsm, topo, { check: false });
   if (provisioned.failed.length > 0) {
     throw new Error(`provisioning failed: ${JSON.stringify(provisioned.failed)}`);
@@ -222,6 +255,7 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     DATABASE_URL: databaseUrl,
     REDIS_URL: redis.url,
     NATS_URL: nats.url,
+    NATS_STREAM_REPLICAS: String(replicas),
     NATS_NAMESPACE: namespace,
     HOST: '127.0.0.1',
     PORT: String(port),
@@ -361,6 +395,7 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     namespace,
     names: topo.names,
     nats,
+    ...(cluster ? { natsCluster: cluster } : {}),
     redis,
     smtp,
     pgProxy,

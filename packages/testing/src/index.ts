@@ -11,3 +11,4 @@ export * from './wait.js';
 export * from './contract.js';
 export * from './openapi.js';
 export * from './otlp.js';
+export * from './nats-cluster.js';

@@ -110,6 +110,8 @@ function spawnUntilReady(
 interface ServerRecipe {
   what: string;
   command: string;
+  /** A port chosen by the caller (a cluster's members name each other's); else a free one. */
+  port?: number;
   args(port: number, dir: string): string[];
   ready: RegExp;
   url(port: number): string;
@@ -136,12 +138,12 @@ async function startPrivate(recipe: ServerRecipe): Promise<PrivateServer> {
 
   // The free port can be taken between probe and bind by another process; try a few.
   for (let attempt = 1; ; attempt++) {
-    port = await freePort();
+    port = recipe.port ?? (await freePort());
     try {
       await launch();
       break;
     } catch (error) {
-      if (attempt >= 3) {
+      if (attempt >= 3 || recipe.port !== undefined) {
         await rm(dir, { recursive: true, force: true });
         throw error;
       }
@@ -201,6 +203,32 @@ export function startNatsServer(options: { jetstream?: boolean } = {}): Promise<
     ready: /Server is ready/,
     url: (port) => `nats://127.0.0.1:${port}`,
     ...(js ? { afterReady: waitForJetStream } : {}),
+  });
+}
+
+export interface NatsNodeOptions {
+  /** `--server_name`, unique in the cluster. */
+  name: string;
+  port: number;
+  /** This node's cluster (route) port, and the other members' route URLs. */
+  clusterPort: number;
+  routes: string[];
+  clusterName: string;
+}
+
+/** One member of a JetStream cluster (see nats-cluster.ts): store in its own temp dir. */
+export function startNatsNode(o: NatsNodeOptions): Promise<PrivateServer> {
+  return startPrivate({
+    what: `nats-server ${o.name}`,
+    command: '/usr/sbin/nats-server',
+    port: o.port,
+    args: (port, dir) => [
+      ...['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir],
+      ...['--server_name', o.name, '--cluster_name', o.clusterName],
+      ...['--cluster', `nats://127.0.0.1:${o.clusterPort}`, '--routes', o.routes.join(',')],
+    ],
+    ready: /Server is ready/,
+    url: (port) => `nats://127.0.0.1:${port}`,
   });
 }
 
