@@ -600,6 +600,16 @@ void t.test('the overlays differ where they should', async (t) => {
       .data as Record<string, string>;
   t.equal(config(overlays.dev).NATS_STREAM_REPLICAS, '1', 'dev: streams at R1');
   t.equal(config(overlays.prod).NATS_STREAM_REPLICAS, '3', 'prod: streams at R3');
+  // prod names every NATS member, as the cluster scenarios of packages/reliability connect.
+  const nats = find(overlays.prod, 'StatefulSet', 'nats')!.spec as {
+    replicas: number;
+    serviceName: string;
+  };
+  t.same(
+    config(overlays.prod).NATS_URL?.split(','),
+    Array.from({ length: nats.replicas }, (_, i) => `nats://nats-${i}.${nats.serviceName}:4222`),
+    `prod: NATS_URL lists the ${nats.replicas} members of the StatefulSet`,
+  );
   for (const service of SERVICES) {
     const replicas = (o: K8sObject[]) =>
       (find(o, 'Deployment', service)!.spec as { replicas: number }).replicas;
