@@ -565,7 +565,7 @@ const readProfile = () =>
 
 async function stepCache(): Promise<void> {
   const url = `${urls.profile}/v1/profiles/${state.userId}`;
-  const key = `${profilePrefix}profile:v${cacheVersion}:${state.userId}`;
+  const key = `${profilePrefix}profile:v${cacheVersion}:{${state.userId}}`;
   const first = await readProfile();
   const second = await readProfile();
   for (const [label, a] of [

@@ -24,6 +24,9 @@ const SYSTEM = [
   'services/notification-service/test/crash.test.ts',
   'services/notification-service/test/backpressure.test.ts',
   'services/ops-console/test/browser*.test.ts',
+  // A private Redis Cluster and Sentinel group each, the cache suites re-run against them.
+  'services/profile-service/test/redis-modes.test.ts',
+  'services/profile-service/test/redis-failover.test.ts',
 ];
 /** Where unit and integration tests live; a test file anywhere else belongs to no tier. */
 const DEFAULT = ['packages/*/test/**', 'services/*/test/**', 'deploy/test/**'];

@@ -50,10 +50,9 @@ export function loadConfig<S extends TObject>(
     if (value !== undefined && value !== '') raw[key] = value;
   }
   const converted = Value.Convert(schema, Value.Default(schema, raw));
-  if (Value.Check(schema, converted)) return converted;
-
+  const valid = Value.Check(schema, converted);
   const problems = new Map<string, string>();
-  for (const error of Value.Errors(schema, converted)) {
+  for (const error of valid ? [] : Value.Errors(schema, converted)) {
     const variable = error.path.split('/')[1] ?? '';
     if (variable === '' || problems.has(variable)) continue;
     const fieldSchema: TSchema | undefined = schema.properties[variable];
@@ -68,6 +67,10 @@ export function loadConfig<S extends TObject>(
       problems.set(variable, `expected ${expected}, got ${shown}`);
     }
   }
+  for (const { variable, problem } of redisTopologyProblems(raw)) {
+    if (!problems.has(variable)) problems.set(variable, problem);
+  }
+  if (valid && problems.size === 0) return converted;
   throw new ConfigError([...problems].map(([variable, problem]) => ({ variable, problem })));
 }
 
@@ -142,6 +145,43 @@ export const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/app';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
+const HOST_PORT = String.raw`[^\s,:/@]+:\d{1,5}`;
+const HOST_PORT_LIST = `^${HOST_PORT}(\\s*,\\s*${HOST_PORT})*$`;
+const HOST_PORT_DESCRIPTION = 'comma-separated host:port pairs (10.0.0.1:6379,10.0.0.2:6379)';
+
+/**
+ * The Redis topology variables that only make sense together (REDIS_SENTINELS needs
+ * REDIS_SENTINEL_MASTER) or apart (Cluster or Sentinel, not both), as problems of each variable.
+ */
+function redisTopologyProblems(
+  raw: Record<string, unknown>,
+): Array<{ variable: string; problem: string }> {
+  const cluster = raw.REDIS_CLUSTER_NODES !== undefined;
+  const sentinels = raw.REDIS_SENTINELS !== undefined;
+  const problems: Array<{ variable: string; problem: string }> = [];
+  if (cluster && sentinels) {
+    for (const variable of ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS']) {
+      problems.push({
+        variable,
+        problem: 'set REDIS_CLUSTER_NODES (Cluster) or REDIS_SENTINELS (Sentinel), not both',
+      });
+    }
+  }
+  if (sentinels && raw.REDIS_SENTINEL_MASTER === undefined) {
+    problems.push({
+      variable: 'REDIS_SENTINEL_MASTER',
+      problem: 'required with REDIS_SENTINELS, missing (the master name the sentinels monitor)',
+    });
+  }
+  if (!sentinels && raw.REDIS_SENTINEL_MASTER !== undefined) {
+    problems.push({
+      variable: 'REDIS_SENTINEL_MASTER',
+      problem: 'only meaningful with REDIS_SENTINELS, which is not set',
+    });
+  }
+  return problems;
+}
+
 const NATS_SERVER = String.raw`(nats|tls|ws|wss)://[^\s,]+|[^\s,:/]+:\d+`;
 // A browser origin: scheme, host and optional port, nothing after (no path, no trailing slash).
 const ORIGIN = String.raw`https?://[A-Za-z0-9.-]+(:\d{1,5})?`;
@@ -201,6 +241,23 @@ export const CommonEnv = {
     default: DEFAULT_REDIS_URL,
     description: 'a redis:// or rediss:// URL',
   }),
+  /** Redis Cluster: any of its nodes (the client discovers the rest); REDIS_URL is then unused. */
+  REDIS_CLUSTER_NODES: Type.Optional(
+    Type.String({ pattern: HOST_PORT_LIST, description: HOST_PORT_DESCRIPTION }),
+  ),
+  /** Redis Sentinel: the sentinels to ask for REDIS_SENTINEL_MASTER's address. */
+  REDIS_SENTINELS: Type.Optional(
+    Type.String({ pattern: HOST_PORT_LIST, description: HOST_PORT_DESCRIPTION }),
+  ),
+  REDIS_SENTINEL_MASTER: Type.Optional(
+    Type.String({
+      pattern: String.raw`^[A-Za-z0-9._-]+$`,
+      description: 'the master name the sentinels monitor (letters, digits, . _ -)',
+    }),
+  ),
+  /** The Redis nodes' password in Cluster and Sentinel mode (REDIS_URL carries its own). */
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   NATS_URL: Type.String({
     pattern: `^(${NATS_SERVER})(,\\s*(${NATS_SERVER}))*$`,
     default: DEFAULT_NATS_URL,

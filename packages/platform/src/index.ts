@@ -19,6 +19,7 @@ export * from './consumer.js';
 export * from './consumer-metrics.js';
 export * from './spans.js';
 export { tracingEnabled, tracingConfigured } from './telemetry.js';
+export * from './redis-topology.js';
 export * from './plugins/redis.js';
 export * from './plugins/nats.js';
 export * from './plugins/prisma.js';

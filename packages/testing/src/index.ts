@@ -5,6 +5,7 @@
 export * from './services.js';
 export * from './isolation.js';
 export * from './servers.js';
+export * from './redis-cluster.js';
 export * from './smtp.js';
 export * from './service-app.js';
 export * from './wait.js';

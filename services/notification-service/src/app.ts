@@ -9,6 +9,7 @@ import {
   prismaPlugin,
   rateLimiterPlugin,
   redisPlugin,
+  redisTopology,
   type App,
   type ServiceDeps,
 } from '@app/platform';
@@ -45,7 +46,7 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
     });
     // Not a readiness check: without Redis the admin routes only lose their rate limits.
     await app.register(redisPlugin, {
-      url: config.REDIS_URL,
+      topology: redisTopology(config),
       keyPrefix: config.NOTIFY_REDIS_PREFIX,
       required: false,
       connectionName: SERVICE_NAME,

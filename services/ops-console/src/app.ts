@@ -11,6 +11,7 @@ import {
   prismaPlugin,
   rateLimiterPlugin,
   redisPlugin,
+  redisTopology,
   type App,
   type ServiceDeps,
 } from '@app/platform';
@@ -75,7 +76,7 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
       poolMax: 4,
     });
     await app.register(redisPlugin, {
-      url: config.REDIS_URL,
+      topology: redisTopology(config),
       keyPrefix: config.OPS_REDIS_PREFIX,
       required: false,
       connectionName: SERVICE_NAME,

@@ -9,6 +9,7 @@ import {
   prismaPlugin,
   rateLimiterPlugin,
   redisPlugin,
+  redisTopology,
   type App,
   type ServiceDeps,
 } from '@app/platform';
@@ -40,7 +41,7 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
     poolMax: config.PROFILE_DB_POOL_MAX,
   });
   await app.register(redisPlugin, {
-    url: config.REDIS_URL,
+    topology: redisTopology(config),
     required: false,
     commandTimeoutMs: config.PROFILE_REDIS_TIMEOUT_MS,
     connectionName: SERVICE_NAME,

@@ -2,19 +2,23 @@
 // namespace per test (with the namespace's streams and consumers provisioned), a key pair that
 // signs access tokens, and the users to read; `build` makes one app instance (a replica) on such
 // an env, closed in teardown. Several replicas are several `build(t, { env })` calls.
+// PROFILE_TEST_REDIS (JSON of REDIS_* variables, set by redis-modes.test.ts for the files it runs)
+// points every env at a private Redis Cluster or Sentinel group instead of the shared Redis.
 import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { makeEnvelope, names, topology } from '@app/contracts';
 import { createPrisma, type PrismaClient } from '@app/db';
 import { jwtAlgorithmFor, provision, type App } from '@app/platform';
 import {
+  connectRedisTopology,
   isolatedSystem,
+  scanKeys,
   serviceBuilder,
   type IsolatedNats,
   type BuildOverrides,
 } from '@app/testing';
 import jwt from '@fastify/jwt';
 import Fastify from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@app/platform';
 import * as service from '../src/index.js';
 import type { Config, Deps } from '../src/index.js';
 
@@ -28,8 +32,11 @@ export type Signer = (payload: Record<string, unknown>) => string;
 export interface TestEnv {
   /** The variables every app instance on this env gets (`build` merges its own over them). */
   vars: Record<string, string>;
-  redis: Redis;
+  /** A client without a key prefix on the Redis the apps use (a Cluster client in that mode). */
+  redis: RedisClient;
   redisPrefix: string;
+  /** Every key matching `pattern`, on every master. */
+  scanKeys(pattern: string): Promise<string[]>;
   nats: IsolatedNats;
   prisma: PrismaClient;
   /** A user with a profile, straight into Postgres. */
@@ -74,8 +81,42 @@ export function keyPair(kind: 'ed25519' | 'p256'): { privateKey: KeyObject; publ
   return { privateKey, publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
 }
 
+/**
+ * The REDIS_* variables of the private topology an env is pointed at, if any: given in `vars`
+ * (`testEnv(t, cluster.env)`), or for the whole run in PROFILE_TEST_REDIS.
+ */
+function redisModeVars(vars: Record<string, string>): Record<string, string> | undefined {
+  if (vars.REDIS_CLUSTER_NODES || vars.REDIS_SENTINELS) return vars;
+  const json = process.env.PROFILE_TEST_REDIS;
+  return json ? (JSON.parse(json) as Record<string, string>) : undefined;
+}
+
+/** The client a test inspects keys with: the shared Redis's, or one of the private topology. */
+async function inspectionClient(
+  t: TapLike,
+  shared: RedisClient,
+  prefix: string,
+  mode: Record<string, string> | undefined,
+): Promise<RedisClient> {
+  if (!mode) return shared;
+  const client = await connectRedisTopology(mode);
+  t.teardown(async () => {
+    try {
+      const keys = await scanKeys(client, `${prefix}*`);
+      await Promise.all(keys.map((key) => client.unlink(key)));
+    } catch {
+      // A node a failover test killed: the topology is private and goes away with its keys.
+    } finally {
+      client.disconnect();
+    }
+  });
+  return client;
+}
+
 export async function testEnv(t: TapLike, vars: Record<string, string> = {}): Promise<TestEnv> {
   const { db, redis, nats, vars: shared } = await isolatedSystem(t);
+  const mode = redisModeVars(vars);
+  const client = await inspectionClient(t, redis.client, redis.prefix, mode);
   await provision(nats.jsm, topology({ namespace: nats.namespace }), { check: false });
   const keys = keyPair('ed25519');
   const sign = await jwtSigner(t, keys.privateKey);
@@ -86,6 +127,7 @@ export async function testEnv(t: TapLike, vars: Record<string, string> = {}): Pr
   return {
     vars: {
       ...shared,
+      ...mode,
       PROFILE_REDIS_PREFIX: redis.prefix,
       JWT_PUBLIC_KEY: keys.publicPem,
       LOG_LEVEL: 'silent',
@@ -97,8 +139,9 @@ export async function testEnv(t: TapLike, vars: Record<string, string> = {}): Pr
       PROFILE_RATE_PATCH_MAX: '100000',
       ...vars,
     },
-    redis: redis.client,
+    redis: client,
     redisPrefix: redis.prefix,
+    scanKeys: (pattern) => scanKeys(client, pattern),
     nats,
     prisma,
     async createUser(displayName = 'Ada Lovelace', id = randomUUID()) {

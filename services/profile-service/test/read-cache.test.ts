@@ -23,13 +23,13 @@ void t.test('profile reads', async (t) => {
     t.equal(second.body, first.body, 'a hit sends the body the miss answered, byte for byte');
     t.equal(second.headers['content-type'], 'application/json; charset=utf-8');
 
-    const keys = await h.redis.keys(`${h.redisPrefix}*`);
+    const keys = await h.scanKeys(`${h.redisPrefix}*`);
     t.ok(keys.length > 0, 'keys written');
     for (const key of keys) {
       const ttl = await h.redis.pttl(key);
       t.ok(ttl > 0, `${key} has a TTL (${ttl} ms)`);
     }
-    t.ok(keys.includes(`${h.redisPrefix}profile:v1:${ada}`), 'key is profile:v<N>:<id>');
+    t.ok(keys.includes(`${h.redisPrefix}profile:v1:{${ada}}`), 'key is profile:v<N>:{<id>}');
     t.equal(await metricValue(app, 'profile_cache_hits_total'), 1);
     t.equal(await metricValue(app, 'profile_cache_misses_total'), 1);
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
@@ -128,7 +128,7 @@ void t.test('profile reads', async (t) => {
   await t.test(
     'bumping the key version makes old entries unreachable, without a flush',
     async (t) => {
-      const v1Key = `${h.redisPrefix}profile:v1:${ada}`;
+      const v1Key = `${h.redisPrefix}profile:v1:{${ada}}`;
       t.ok(await h.redis.exists(v1Key), 'the v1 entry exists');
       // Plant a value only reachable through v1: if v2 read it, the name would show.
       const raw = (await h.redis.get(v1Key))!;
@@ -145,7 +145,7 @@ void t.test('profile reads', async (t) => {
       t.equal(res.json().displayName, 'Ada');
       const again = await v2app.inject({ method: 'GET', url: `/v1/profiles/${ada}` });
       t.equal(again.headers['x-cache'], 'HIT');
-      t.ok(await h.redis.exists(`${h.redisPrefix}profile:v2:${ada}`), 'v2 key written');
+      t.ok(await h.redis.exists(`${h.redisPrefix}profile:v2:{${ada}}`), 'v2 key written');
       t.ok(await h.redis.exists(v1Key), 'nothing was flushed');
       t.not(res.headers.etag, v1.headers.etag, 'ETags differ across shapes');
     },

@@ -7,6 +7,7 @@ import {
   natsServers,
   prismaPlugin,
   redisPlugin,
+  redisTopology,
   type App,
   type ServiceDeps,
 } from '@app/platform';
@@ -46,7 +47,7 @@ export async function buildApp(config: Config, deps: Deps = {}): Promise<App> {
     max: config.SIGNUP_DB_POOL_MAX,
   });
   await app.register(redisPlugin, {
-    url: config.REDIS_URL,
+    topology: redisTopology(config),
     keyPrefix: config.SIGNUP_REDIS_PREFIX,
     required: false,
     connectionName: SERVICE_NAME,

@@ -5,8 +5,8 @@
 // the 429 problem (RATE_LIMITED, Retry-After) every service answers with.
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
 import { httpError } from '../errors.js';
+import type { RedisClient } from './redis.js';
 
 export interface RateLimitRule {
   /** Part of the Redis key: `rl:<name>:<key>`. */
@@ -84,7 +84,10 @@ export interface RateLimiterOptions {
 }
 
 /** A limiter over an ioredis client (its keyPrefix applies); errors fail open. */
-export function createRateLimiter(redis: Redis, options: RateLimiterOptions = {}): RateLimiter {
+export function createRateLimiter(
+  redis: RedisClient,
+  options: RateLimiterOptions = {},
+): RateLimiter {
   const { prefix = '', log } = options;
   let warnedAt = 0;
   const failOpen = (err: unknown): RateLimitVerdict => {

@@ -6,11 +6,11 @@
 // circuit breaker + bulkhead so that a sick Redis costs Postgres a bounded number of reads.
 // The batch read takes the same path per id (shared flights, leases, CAS fills), with one query
 // for the ids it holds the lease for. Lookups of reads that arrive together go to Redis as one
-// MGET and their misses to Postgres as one query (platform's Batcher); the scripts run by SHA.
+// MGET (one per hash slot on a Cluster) and their misses to Postgres as one query (platform's
+// Batcher); the scripts run by SHA.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@app/contracts';
-import { Batcher } from '@app/platform';
-import type { Redis } from 'ioredis';
+import { Batcher, type RedisClient } from '@app/platform';
 import type { Bulkhead } from './bulkhead.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheKeys } from './cache-keys.js';
@@ -34,6 +34,7 @@ import {
   RELEASE_LEASE_SCRIPT,
 } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
+import { multiGet, type MultiGet } from './slots.js';
 
 export type CacheSource = 'HIT' | 'MISS' | 'BYPASS' | 'STALE';
 
@@ -53,7 +54,7 @@ export interface ProfileSource {
 }
 
 export interface ProfileCacheOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: CacheKeys;
   source: ProfileSource;
   breaker: CircuitBreaker;
@@ -96,12 +97,21 @@ interface Miss {
 export class ProfileCache {
   private readonly flights = new SingleFlight<ReadResult>();
   private readonly repairs = new Set<NodeJS.Timeout>();
+  /**
+   * Ids whose update is committed but not yet in Redis (the write failed and is being retried),
+   * with the newest such version. Their cached entry may be older, so until the retry lands they
+   * are read from Postgres: a Redis that comes back (a restart, a replica promoted after a
+   * failover) must not serve what an update that answered 200 replaced.
+   */
+  private readonly unrepaired = new Map<string, number>();
   private closed = false;
   private readonly gets: Batcher<string, string | null>;
   private readonly reads: Batcher<string, PublicProfile | null>;
+  private readonly mget: MultiGet;
 
   constructor(private readonly o: ProfileCacheOptions) {
-    this.gets = new Batcher((keys) => o.redis.mget(keys), {
+    this.mget = multiGet(o.redis);
+    this.gets = new Batcher(this.mget, {
       key: (k) => k,
       onBatch: (keys) => {
         o.metrics.getBatches.inc();
@@ -176,12 +186,22 @@ export class ProfileCache {
     this.flights.forget(profile.id);
     this.o.local?.invalidate(profile.id, profile.version);
     const deadline = Date.now() + this.o.ttlMs * (1 + this.o.jitterRatio) + this.o.staleMs;
+    const settled = () => {
+      if ((this.unrepaired.get(profile.id) ?? 0) <= profile.version) {
+        this.unrepaired.delete(profile.id);
+      }
+    };
     const attempt = async (delay: number): Promise<void> => {
       try {
         await this.fill(profile.id, profile, '');
+        settled();
         this.o.metrics.repairs.inc({ result: 'ok' });
       } catch (err) {
+        const owed = this.unrepaired.get(profile.id) ?? 0;
+        if (owed < profile.version) this.unrepaired.set(profile.id, profile.version);
         if (this.closed || Date.now() + delay > deadline) {
+          // By now the entry the update replaced has expired, so reads may use Redis again.
+          settled();
           this.o.metrics.repairs.inc({ result: 'gave_up' });
           this.o.log.error({ err, id: profile.id }, 'cache not updated after a profile update');
           return;
@@ -232,6 +252,7 @@ export class ProfileCache {
   }
 
   private async resolve(id: string): Promise<ReadResult> {
+    if (this.unrepaired.has(id)) return one(await this.bypass([id]), id);
     let raw: string | null;
     try {
       raw = await this.o.breaker.run(() => this.gets.submit(this.o.keys.entry(id)));
@@ -245,6 +266,14 @@ export class ProfileCache {
   }
 
   private async resolveMany(ids: string[]): Promise<Map<string, ReadResult>> {
+    if (this.unrepaired.size > 0 && ids.some((id) => this.unrepaired.has(id))) {
+      const [owed, rest] = await Promise.all([
+        this.bypass(ids.filter((id) => this.unrepaired.has(id))),
+        this.resolveMany(ids.filter((id) => !this.unrepaired.has(id))),
+      ]);
+      return merge(owed, rest);
+    }
+    if (ids.length === 0) return new Map();
     let raws: Array<string | null>;
     try {
       raws = await this.o.breaker.run(() =>
@@ -369,7 +398,7 @@ export class ProfileCache {
       let raws: Array<string | null>;
       try {
         const keys = watching.flatMap((id) => [this.o.keys.entry(id), this.o.keys.lease(id)]);
-        raws = await this.o.breaker.run(() => this.o.redis.mget(keys));
+        raws = await this.o.breaker.run(() => this.mget(keys));
       } catch {
         return { found, failed: true, open: [...gone, ...watching] };
       }

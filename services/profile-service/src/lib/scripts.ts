@@ -1,8 +1,10 @@
 // Lua scripts that make the cache safe under concurrency. Each runs atomically in Redis, so the
 // read-compare-write of a fill cannot interleave with an update's write (the stale-set race).
-// They run by SHA (EVALSHA), so a call sends its keys and arguments, not the script's text.
+// They run by SHA (EVALSHA), so a call sends its keys and arguments, not the script's text. Every
+// script takes the keys of one profile only (entry and lease, one hash tag), hence of one Cluster
+// slot.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@app/platform';
 
 /** A script run with EVALSHA, and with EVAL when Redis does not have it (a restart, a failover). */
 export class LuaScript {
@@ -12,7 +14,7 @@ export class LuaScript {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
-  async run(redis: Redis, keys: string[], args: string[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: string[], args: string[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
