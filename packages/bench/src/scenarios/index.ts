@@ -7,10 +7,12 @@ import { profileStampede } from './profile-stampede.js';
 import { requestCostsScenario } from './request-costs.js';
 import { signupSlowSmtp } from './signup-slow-smtp.js';
 import { signupToEvent } from './signup-to-event.js';
+import { tracingOverhead } from './tracing-overhead.js';
 
 export const scenarios: readonly Scenario[] = [
   profileRead,
   requestCostsScenario,
+  tracingOverhead,
   profileStampede,
   signupToEvent,
   signupSlowSmtp,
