@@ -290,6 +290,11 @@ export const CommonEnv = {
     default: '',
     description: TRUST_PROXY_DESCRIPTION,
   }),
+  /**
+   * On SIGTERM, how long a service keeps serving after failing readiness, so that a balancer's
+   * health checks stop sending to it before its listener closes (runServer's `drainMs`).
+   */
+  SHUTDOWN_DRAIN_MS: IntEnv(0, 0, 60_000),
 };
 
 /** Splits `CORS_ORIGINS` into the list createApp's `cors.origins` takes (empty: CORS off). */

@@ -1,6 +1,8 @@
-// Process lifecycle of a service: build, listen, and on SIGTERM/SIGINT fail readiness first, then
-// close (Fastify stops accepting, finishes in-flight requests, plugins drain and disconnect),
-// within a grace period after which the process exits anyway.
+// Process lifecycle of a service: build, listen, and on SIGTERM/SIGINT fail readiness first, keep
+// serving for a drain delay (a balancer that learns of a replica only from its health checks needs
+// a check or two to stop sending to it), then close (Fastify stops accepting, finishes in-flight
+// requests, plugins drain and disconnect), all within a grace period after which the process exits
+// anyway.
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 
@@ -10,6 +12,13 @@ export interface RunServerOptions {
   host: string;
   /** How long shutdown may take before the process exits with code 1 (default 10 s). */
   graceMs?: number;
+  /**
+   * How long the service keeps serving after it has failed readiness, before it closes its
+   * listener (SHUTDOWN_DRAIN_MS; default 0). Part of the grace period, so it must be shorter.
+   * Kubernetes needs none (its preStop sleep happens before SIGTERM); a balancer with active
+   * health checks (HAProxy) needs a few of its check intervals.
+   */
+  drainMs?: number;
   /** Runs once the app has closed (the spans still buffered are exported). */
   afterClose?: () => Promise<void>;
 }
@@ -23,10 +32,22 @@ export interface RunningServer {
 }
 
 export async function runServer(options: RunServerOptions): Promise<RunningServer> {
+  const graceMs = options.graceMs ?? 10_000;
+  const drainMs = options.drainMs ?? 0;
+  if (drainMs >= graceMs) {
+    // Every shutdown would end past the grace period, with exit code 1: refuse to start.
+    throw new Error(
+      `the drain delay (${drainMs} ms) must be shorter than the grace (${graceMs} ms)`,
+    );
+  }
   const app = await options.build();
   const shutdown = async (reason: string) => {
     app.log.info({ reason }, 'shutdown: marking not ready');
     if (typeof app.markNotReady === 'function') app.markNotReady();
+    if (drainMs > 0) {
+      app.log.info({ drainMs }, 'shutdown: draining (still serving while balancers notice)');
+      await new Promise((resolve) => setTimeout(resolve, drainMs));
+    }
     app.log.info('shutdown: closing (in-flight requests finish, connections drain)');
     await app.close();
     await options
@@ -37,7 +58,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
 
   const grace = closeWithGrace(
     {
-      delay: options.graceMs ?? 10_000,
+      delay: graceMs,
       logger: { error: (msg: unknown) => app.log.error(msg) },
       onTimeout: (delay) => app.log.error({ delay }, 'shutdown: grace period exceeded, exiting'),
     },

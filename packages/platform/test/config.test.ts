@@ -46,6 +46,7 @@ void t.test('applies defaults and converts strings', async (t) => {
     NATS_STREAM_REPLICAS: 3,
     CORS_ORIGINS: '',
     TRUST_PROXY: '',
+    SHUTDOWN_DRAIN_MS: 0,
     PROFILE_CACHE_TTL_SECONDS: 60,
     PROFILE_CACHE_ENABLED: false,
     JWT_PUBLIC_KEY: 'k'.repeat(64),

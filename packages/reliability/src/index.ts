@@ -9,3 +9,4 @@ export * from './fuzz.js';
 export * from './security.js';
 export * from './messages.js';
 export * from './report.js';
+export * from './replicas.js';

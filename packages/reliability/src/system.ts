@@ -1,9 +1,10 @@
 // The whole system as real processes, under the suite's control: a private nats-server and
 // redis-server (so they can be stopped and restarted), Postgres reached through a TCP proxy to an
 // isolated database (so it can be cut), an SMTP sink, and the three services as child processes
-// started exactly as `node --import=tsx --conditions=app-source src/server.ts`. It can SIGKILL,
-// SIGTERM and restart each service, and it keeps every line each child printed, so that tests can
-// search the logs for secrets.
+// started exactly as `node --import=tsx --conditions=app-source src/server.ts`, one process per
+// service or (replicas) several, optionally behind an HAProxy that health-checks each one. It can
+// SIGKILL, SIGTERM and restart each process, and it keeps every line each child printed, so that
+// tests can search the logs for secrets.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -21,8 +22,10 @@ import {
   startNatsCluster,
   startNatsServer,
   startRedisServer,
+  startHaproxy,
   startSmtpSink,
   startTcpProxy,
+  type Haproxy,
   type NatsCluster,
   type PrivateServer,
   type SmtpSink,
@@ -77,6 +80,10 @@ export interface ExitInfo {
 
 export interface ServiceProcess {
   name: ServiceName;
+  /** Which replica (0 for the first, the one `System.services[name]` is). */
+  index: number;
+  /** `signup-service` for the first replica, `signup-service#1` for the second... */
+  id: string;
   port: number;
   /** `http://127.0.0.1:<port>` (the port stays the same across restarts). */
   url: string;
@@ -99,7 +106,28 @@ export interface SystemOptions {
   jwtKey?: 'ed25519' | 'p256';
   /** A 3-node JetStream cluster with R3 streams instead of one nats-server. */
   natsCluster?: boolean;
+  /** Processes per service (default 1): each on its own port, all with the service's env. */
+  replicas?: Partial<Record<ServiceName, number>>;
+  /**
+   * An HAProxy in front of every replica of signup-service and profile-service, routing by path as
+   * the gateway does and health-checking each on /health/ready (System.balancer).
+   */
+  balancer?: boolean;
 }
+
+/** A service by name (its first replica) or one replica of it. */
+export type ServiceTarget = ServiceName | ServiceProcess;
+
+/** The routes the balancer sends to each service (deploy/gateway/nginx.conf.template's map). */
+export const BALANCER_ROUTES: Partial<
+  Record<ServiceName, { paths: string[]; prefixes: string[] }>
+> = {
+  'signup-service': {
+    paths: ['/v1/signup', '/v1/sessions', '/.well-known/jwks.json'],
+    prefixes: [],
+  },
+  'profile-service': { paths: ['/v1/profiles'], prefixes: ['/v1/profiles/'] },
+};
 
 export interface System {
   namespace: string;
@@ -120,18 +148,24 @@ export interface System {
   db: pg.Pool;
   keys: { privateKey: string; publicKey: string };
   adminToken: string;
+  /** Each service's first replica. */
   services: Record<ServiceName, ServiceProcess>;
+  /** Every replica of a service, the first one first. */
+  instances(name: ServiceName): ServiceProcess[];
+  /** The HAProxy in front of the replicas, when started with `balancer`. */
+  balancer?: Haproxy;
   url(name: ServiceName): string;
   /** The typed client (@app/client) on a service's URL, sending `token` as a bearer token if given. */
   api(name: ServiceName, token?: string): ApiClient;
-  start(name: ServiceName): Promise<void>;
+  start(target: ServiceTarget): Promise<void>;
   /** SIGKILL (a crash); resolves when the process is gone. */
-  kill(name: ServiceName): Promise<ExitInfo>;
+  kill(target: ServiceTarget): Promise<ExitInfo>;
   /** SIGTERM; resolves with how it exited and how long it took. */
-  term(name: ServiceName): Promise<ExitInfo & { ms: number }>;
+  term(target: ServiceTarget): Promise<ExitInfo & { ms: number }>;
   /** Starts a stopped service again on the same port and waits for readiness. */
-  restart(name: ServiceName): Promise<void>;
-  waitReady(name: ServiceName, timeoutMs?: number): Promise<void>;
+  restart(target: ServiceTarget): Promise<void>;
+  waitReady(target: ServiceTarget, timeoutMs?: number): Promise<void>;
+  /** Every line of every replica of `name` (default: of every service). */
   logs(name?: ServiceName): string;
   close(): Promise<void>;
 }
@@ -294,24 +328,46 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     },
   };
 
-  const services = {} as Record<ServiceName, ServiceProcess>;
+  // Replicas of a service differ only in their port.
+  const serviceEnv = (name: ServiceName, port: number): Record<string, string> => ({
+    ...baseEnv(),
+    ...common(port),
+    ...specific[name],
+    ...options.env?.[name],
+    PORT: String(port),
+  });
+  const replicasOf = (name: ServiceName) => Math.max(1, options.replicas?.[name] ?? 1);
+  const all = {} as Record<ServiceName, ServiceProcess[]>;
   for (const name of SERVICES) {
-    const port = await freePort();
-    const proc: ServiceProcess = {
-      name,
-      port,
-      url: `http://127.0.0.1:${port}`,
-      env: { ...baseEnv(), ...common(port), ...specific[name], ...options.env?.[name] },
-      child: undefined,
-      logs: [],
-      running: () =>
-        proc.child !== undefined && proc.child.exitCode === null && proc.child.signalCode === null,
-    };
-    services[name] = proc;
+    all[name] = [];
+    for (let index = 0; index < replicasOf(name); index++) {
+      const port = await freePort();
+      const proc: ServiceProcess = {
+        name,
+        index,
+        id: index === 0 ? name : `${name}#${index}`,
+        port,
+        url: `http://127.0.0.1:${port}`,
+        env: serviceEnv(name, port),
+        child: undefined,
+        logs: [],
+        running: () =>
+          proc.child !== undefined &&
+          proc.child.exitCode === null &&
+          proc.child.signalCode === null,
+      };
+      all[name].push(proc);
+    }
   }
+  const services = Object.fromEntries(SERVICES.map((name) => [name, all[name][0]!])) as Record<
+    ServiceName,
+    ServiceProcess
+  >;
+  const resolveTarget = (target: ServiceTarget): ServiceProcess =>
+    typeof target === 'string' ? services[target] : target;
 
-  const spawnService = (name: ServiceName) => {
-    const proc = services[name];
+  const spawnService = (proc: ServiceProcess) => {
+    const { name } = proc;
     const child = spawn(
       process.execPath,
       ['--import=tsx', '--conditions=app-source', 'src/server.ts'],
@@ -333,8 +389,9 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     proc.child = child;
   };
 
-  const waitReady = async (name: ServiceName, timeoutMs = options.readyTimeoutMs ?? 60_000) => {
-    const proc = services[name];
+  const waitReady = async (target: ServiceTarget, timeoutMs = options.readyTimeoutMs ?? 60_000) => {
+    const proc = resolveTarget(target);
+    const name = proc.id;
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer yet';
     while (Date.now() < deadline) {
@@ -355,26 +412,29 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     );
   };
 
-  const start = async (name: ServiceName) => {
-    if (services[name].running()) return;
-    spawnService(name);
-    await waitReady(name);
+  const start = async (target: ServiceTarget) => {
+    const proc = resolveTarget(target);
+    if (proc.running()) return;
+    spawnService(proc);
+    await waitReady(proc);
   };
 
-  const kill = async (name: ServiceName): Promise<ExitInfo> => {
-    const child = services[name].child;
-    if (!child || !services[name].running()) return { code: null, signal: null };
+  const kill = async (target: ServiceTarget): Promise<ExitInfo> => {
+    const proc = resolveTarget(target);
+    const child = proc.child;
+    if (!child || !proc.running()) return { code: null, signal: null };
     child.kill('SIGKILL');
     return exitOf(child);
   };
 
-  const term = async (name: ServiceName) => {
-    const child = services[name].child;
-    if (!child || !services[name].running()) return { code: null, signal: null, ms: 0 };
+  const term = async (target: ServiceTarget) => {
+    const proc = resolveTarget(target);
+    const child = proc.child;
+    if (!child || !proc.running()) return { code: null, signal: null, ms: 0 };
     const started = Date.now();
     child.kill('SIGTERM');
     // Bounded: a service that ignores SIGTERM is killed after twice its grace period.
-    const timer = setTimeout(() => child.kill('SIGKILL'), GRACE_MS[name] * 2);
+    const timer = setTimeout(() => child.kill('SIGKILL'), GRACE_MS[proc.name] * 2);
     try {
       const info = await exitOf(child);
       return { ...info, ms: Date.now() - started };
@@ -384,12 +444,25 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
   };
 
   cleanup.teardown(async () => {
-    await Promise.all(SERVICES.map((name) => kill(name)));
+    await Promise.all(SERVICES.flatMap((name) => all[name].map((proc) => kill(proc))));
   });
 
   // One after another: started together on a busy machine, they slowed each other's start-up
   // past its own deadlines (what is under test is the running system, not a start-up race).
-  for (const name of wanted) await start(name);
+  for (const name of wanted) for (const proc of all[name]) await start(proc);
+
+  let balancer: Haproxy | undefined;
+  if (options.balancer) {
+    balancer = await startHaproxy({
+      backends: wanted.flatMap((name) => {
+        const routes = BALANCER_ROUTES[name];
+        return routes ? [{ name, ports: all[name].map((p) => p.port), ...routes }] : [];
+      }),
+    });
+    const lb = balancer;
+    cleanup.teardown(() => lb.close());
+    await lb.waitAllUp(options.readyTimeoutMs ?? 60_000);
+  }
 
   return {
     namespace,
@@ -407,6 +480,8 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     keys: { privateKey, publicKey },
     adminToken,
     services,
+    instances: (name) => [...all[name]],
+    ...(balancer ? { balancer } : {}),
     url: (name) => services[name].url,
     api: (name, token) => createApiClient({ baseUrl: services[name].url, token }),
     start,
@@ -414,7 +489,10 @@ async function build(options: SystemOptions, cleanup: Teardowns): Promise<System
     term,
     restart: start,
     waitReady,
-    logs: (name) => (name ? [name] : SERVICES).map((n) => services[n].logs.join('\n')).join('\n'),
+    logs: (name) =>
+      (name ? [name] : SERVICES)
+        .flatMap((n) => all[n].map((proc) => proc.logs.join('\n')))
+        .join('\n'),
     close: () => cleanup.run(),
   };
 }

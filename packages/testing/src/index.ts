@@ -13,3 +13,4 @@ export * from './contract.js';
 export * from './openapi.js';
 export * from './otlp.js';
 export * from './nats-cluster.js';
+export * from './haproxy.js';

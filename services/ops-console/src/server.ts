@@ -13,6 +13,7 @@ await runServer({
   build: () => buildApp(config),
   port: config.PORT,
   host: config.HOST,
+  drainMs: config.SHUTDOWN_DRAIN_MS,
   graceMs: config.OPS_GRACE_MS,
   afterClose: telemetry.shutdown,
 });

@@ -13,5 +13,6 @@ await runServer({
   build: () => buildApp(config),
   port: config.PORT,
   host: config.HOST,
+  drainMs: config.SHUTDOWN_DRAIN_MS,
   afterClose: telemetry.shutdown,
 });
