@@ -16,13 +16,20 @@ export function startSignupService(
   ctx: ScenarioContext,
   env: BenchEnv,
   extra: Record<string, string> = {},
+  label = 'signup-service',
 ): Promise<RunningService> {
-  return startService(ctx, env, 'signup-service', {
-    SIGNUP_SCRYPT_LOG_N: String(BENCH_SCRYPT_LOG_N),
-    SIGNUP_RATE_SIGNUP_MAX: '100000000',
-    SIGNUP_REDIS_PREFIX: `${env.redisPrefix}signup:`,
-    ...extra,
-  });
+  return startService(
+    ctx,
+    env,
+    'signup-service',
+    {
+      SIGNUP_SCRYPT_LOG_N: String(BENCH_SCRYPT_LOG_N),
+      SIGNUP_RATE_SIGNUP_MAX: '100000000',
+      SIGNUP_REDIS_PREFIX: `${env.redisPrefix}signup:`,
+      ...extra,
+    },
+    label,
+  );
 }
 
 export function signupBody(): { email: string; password: string; displayName: string } {

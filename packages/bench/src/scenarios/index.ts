@@ -5,6 +5,7 @@ import { notifyThroughput } from './notify-throughput.js';
 import { profileRead } from './profile-read.js';
 import { profileStampede } from './profile-stampede.js';
 import { requestCostsScenario } from './request-costs.js';
+import { scaleScenario } from './scale.js';
 import { signupSlowSmtp } from './signup-slow-smtp.js';
 import { signupToEvent } from './signup-to-event.js';
 import { tracingOverhead } from './tracing-overhead.js';
@@ -18,4 +19,5 @@ export const scenarios: readonly Scenario[] = [
   signupSlowSmtp,
   notifyThroughput,
   notifyBacklogMemory,
+  scaleScenario,
 ];
