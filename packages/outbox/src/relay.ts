@@ -13,6 +13,7 @@ import {
   backoffDelay,
   contextFromHeaders,
   SpanKind,
+  withPoolClient,
   withSpan,
 } from '@app/platform';
 import { relayMetrics, type RelayMetrics } from './metrics.js';
@@ -157,9 +158,30 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
 
   async function drainOnce(): Promise<number> {
-    const client = await pool.connect();
-    let failure: PublishFailure | undefined;
     const done: string[] = [];
+    // The transaction stays open while publishing: withPoolClient keeps a connection lost in
+    // that window from crashing the process.
+    const failure = await withPoolClient<pg.PoolClient, PublishFailure | undefined>(
+      pool,
+      (client) => publishBatch(client, done),
+      {
+        destroyOnError: true,
+      },
+    );
+    if (done.length > 0) log.debug({ count: done.length }, 'outbox events published');
+    if (failure) throw failure;
+    return done.length;
+  }
+
+  /**
+   * One batch in one transaction: the rows locked, published in order (ids into done), marked,
+   * committed. Returns the first publish that failed, if one did.
+   */
+  async function publishBatch(
+    client: pg.PoolClient,
+    done: string[],
+  ): Promise<PublishFailure | undefined> {
+    let failure: PublishFailure | undefined;
     try {
       await client.query('BEGIN');
       const { rows } = await client.query<OutboxRow>(
@@ -232,13 +254,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      client.release(true);
       throw err;
     }
-    client.release();
-    if (done.length > 0) log.debug({ count: done.length }, 'outbox events published');
-    if (failure) throw failure;
-    return done.length;
+    return failure;
   }
 
   async function prune(): Promise<number> {

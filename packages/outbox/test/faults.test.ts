@@ -13,6 +13,7 @@ import {
   createUsersStream,
   outbox,
   pendingCount,
+  query,
   PRODUCER,
   relay,
   streamCount,
@@ -109,6 +110,73 @@ void t.test(
       await registry.metrics(),
       /^outbox_published_total\{duplicate="true"\} 3$/m,
       'the 3 republished ones were deduplicated',
+    );
+  },
+);
+
+void t.test(
+  "the relay's Postgres connection killed while it publishes: no crash, the batch retried, each event once",
+  async (t) => {
+    const { databaseUrl, nats, names: n } = await outbox(t);
+    const written = await writeEvents(databaseUrl, n.subjects.userSignedUp, 5);
+
+    // After the second publish, with the batch's transaction open and no query running, the
+    // server ends the relay's connection: pg emits 'error' on a client the pool has lent out,
+    // which with no listener is an uncaught exception (it shut signup-service down in
+    // `pnpm reliability` "cut postgres").
+    let killed = 0;
+    const registry = new Registry();
+    const r = await relay(t, {
+      databaseUrl,
+      nc: nats.nc,
+      pollIntervalMs: 60_000,
+      backoff: { initialMs: 50, maxMs: 200 },
+      metricsRegistry: registry,
+      afterPublish: async () => {
+        if (killed++ !== 1) return;
+        const ended = await query<{ pid: number }>(
+          databaseUrl,
+          // MATERIALIZED: the filter runs first (a WHERE's terms may run in any order, and
+          // pg_terminate_backend beside them could end this connection too).
+          `WITH relay AS MATERIALIZED (
+             SELECT pid FROM pg_stat_activity
+              WHERE datname = current_database() AND state = 'idle in transaction'
+                AND pid <> pg_backend_pid())
+           SELECT pid FROM relay WHERE pg_terminate_backend(pid)`,
+        );
+        t.equal(ended.length, 1, "the relay's transaction was ended by the server");
+        const pids = ended.map((e) => e.pid);
+        for (;;) {
+          const left = await query(
+            databaseUrl,
+            'SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1)',
+            [pids],
+          );
+          if (left.length === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        // Let the socket's FATAL and EOF reach the client before the relay's next statement.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      },
+    });
+
+    const got = await collect(nats.js, n.streams.users, 5);
+    // The stream fills on the first attempt; the marks come from the retried batch.
+    for (let i = 0; i < 200 && (await pendingCount(databaseUrl)) > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    await r.stop();
+    t.ok(killed >= 2, 'the connection was killed mid-batch');
+    t.same(
+      got.map((m) => m.id),
+      written.map((w) => w.id),
+      'each event once, in order',
+    );
+    t.equal(await streamCount(nats.jsm, n.streams.users), 5, 'the stream holds 5');
+    t.equal(await pendingCount(databaseUrl), 0, 'the retried batch marked every row');
+    t.match(
+      await registry.metrics(),
+      /^outbox_published_total\{duplicate="true"\} 5$/m,
+      'the killed batch, published again on retry, was deduplicated (5 of 5)',
     );
   },
 );

@@ -25,3 +25,4 @@ export * from './plugins/nats.js';
 export * from './plugins/prisma.js';
 export * from './plugins/rate-limiter.js';
 export * from './log-destination.js';
+export * from './pg-client.js';

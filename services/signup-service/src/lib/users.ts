@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { makeEnvelope, type UserSignedUpV1 } from '@app/contracts';
 import type { PrismaClient } from '@app/db';
 import { enqueue } from '@app/outbox';
-import { isUniqueViolation, withSpan } from '@app/platform';
+import { isUniqueViolation, withPoolClient, withSpan } from '@app/platform';
 import type pg from 'pg';
 import { completeKey } from './idempotency.js';
 
@@ -45,7 +45,17 @@ async function createUserTx(
   user: NewUser,
   ctx: SignupContext,
 ): Promise<SignupResult> {
-  const client = await pool.connect();
+  // withPoolClient: a connection lost between two statements must fail this signup, not crash.
+  return withPoolClient<pg.PoolClient, SignupResult>(pool, (client) =>
+    signupStatements(client, user, ctx),
+  );
+}
+
+async function signupStatements(
+  client: pg.PoolClient,
+  user: NewUser,
+  ctx: SignupContext,
+): Promise<SignupResult> {
   try {
     await client.query('BEGIN');
     const userId = randomUUID();
@@ -85,8 +95,6 @@ async function createUserTx(
     // Two concurrent signups for one email: the loser waits on the winner's row, then conflicts.
     if (isUniqueViolation(err, 'users_email_key')) return { ok: false, reason: 'EMAIL_TAKEN' };
     throw err;
-  } finally {
-    client.release();
   }
 }
 
