@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   jetstream,
   jetstreamManager,
+  StorageType,
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
@@ -263,12 +264,40 @@ export async function deleteNamespaceStreams(
   return doomed;
 }
 
+/**
+ * The one stream on the shared server that no test deletes. nats-server 2.9 removes an account's
+ * storage directory (`<store>/jetstream/$G`) when its last file stream is deleted, and a stream
+ * created in that moment fails (`could not create storage directory - mkdir .../$G/streams: no
+ * such file or directory`, in the server's log only), so its first publish answers "no
+ * responders": with test files creating and deleting namespaces two at a time, that failed a CI
+ * run. A file stream that stays keeps the directory. Created once per process; adding a stream
+ * that exists with the same configuration is a no-op, so concurrent processes agree.
+ */
+export const ANCHOR_STREAM = 'TESTING_ANCHOR';
+let anchored: Promise<unknown> | undefined;
+function ensureAnchorStream(jsm: JetStreamManager): Promise<unknown> {
+  anchored ??= jsm.streams
+    .add({
+      name: ANCHOR_STREAM,
+      subjects: ['_testing.anchor'],
+      storage: StorageType.File,
+      max_msgs: 1,
+      max_bytes: 1024,
+    })
+    .catch((err: unknown) => {
+      anchored = undefined;
+      throw err;
+    });
+  return anchored;
+}
+
 /** A random namespace on the shared NATS; its streams are deleted and the connection drained. */
 export async function isolatedNats(t: TestLike): Promise<IsolatedNats> {
   const { natsUrl } = await serviceUrls();
   const namespace = `t_${hex(6)}`;
   const nc = await connect({ servers: natsUrl.split(',').map((s) => s.trim()) });
   const jsm = await jetstreamManager(nc);
+  await ensureAnchorStream(jsm);
   const js = jetstream(nc);
   t.teardown(async () => {
     try {
