@@ -21,6 +21,8 @@ const SYSTEM = [
   'deploy/test/demo.test.ts',
   'deploy/test/gateway.test.ts',
   'deploy/test/build.test.ts',
+  // Builds every service's image with podman and runs them as the manifests say.
+  'deploy/test/containers.test.ts',
   'services/notification-service/test/crash.test.ts',
   'services/notification-service/test/backpressure.test.ts',
   'services/ops-console/test/browser*.test.ts',
