@@ -21,6 +21,8 @@ const pool = new pg.Pool({
   connectionString: need('DATABASE_URL'),
   max: Math.min(concurrency + 4, 20),
 });
+// An idle connection the server ends (the bench dropping its database) must not end the worker.
+pool.on('error', (err) => process.stderr.write(`idle Postgres connection lost: ${err.message}\n`));
 const transport = nodemailer.createTransport({
   url: need('SMTP_URL'),
   pool: true,

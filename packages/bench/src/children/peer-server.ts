@@ -16,6 +16,10 @@ const prefix = process.env.PEER_REDIS_PREFIX ?? '';
 const app = Fastify({ logger: level === 'off' ? false : { level } });
 const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const db = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+// An idle connection the server ends (the bench dropping its database) must not end the peer.
+db.on('error', (err) =>
+  process.stderr.write(`peer: idle Postgres connection lost: ${err.message}\n`),
+);
 
 async function getUserProfile(userId: string): Promise<unknown> {
   const key = `${prefix}user:profile:${userId}`;
