@@ -10,8 +10,13 @@
 # NODE_IMAGE stays the official image for everyone who can pull it; the tests pass this one
 # (`--build-arg NODE_IMAGE=localhost/node:22-bookworm-slim`) where no registry is reachable.
 #
-# Usage: deploy/docker/base-images.sh            build what is missing, print the Node image's name
-#        deploy/docker/base-images.sh --rebuild  build both again
+# With --stand-ins, also the stand-ins for docker-compose.yml's third-party images (postgres, redis,
+# nats, mailpit, nginx), from Debian's packages and npm, each named for what it holds
+# (localhost/stand-in/postgres:15-bookworm, ...: deploy/docker/stand-ins/*.Containerfile say what
+# differs from the image it stands in for); deploy/docker/compose.stand-ins.yml swaps them in.
+#
+# Usage: deploy/docker/base-images.sh [--stand-ins] [--rebuild]
+#   build what is missing (--rebuild: everything), print the Node image's name
 # Needs podman, debootstrap (Debian's packages) and npm (to fetch the node and npm packages, with
 # the host's npm configuration: its registry, CA file and auth stay on the host).
 # Environment: NODE_MAJOR (22), NPM_MAJOR (10), DEBIAN_MIRROR (the mirror in /etc/apt/sources.list.d,
@@ -28,11 +33,14 @@ log() { printf '[base-images] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 rebuild=0
-case "${1:-}" in
-  '') ;;
-  --rebuild) rebuild=1 ;;
-  *) die "unknown argument '$1' (usage: base-images.sh [--rebuild])" ;;
-esac
+stand_ins=0
+for arg in "$@"; do
+  case "$arg" in
+    --rebuild) rebuild=1 ;;
+    --stand-ins) stand_ins=1 ;;
+    *) die "unknown argument '$arg' (usage: base-images.sh [--stand-ins] [--rebuild])" ;;
+  esac
+done
 
 missing=()
 for tool in podman debootstrap npm tar; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -102,5 +110,26 @@ if ! version=$(podman run --rm "$NODE_IMAGE" node --version 2>&1); then
   die "podman cannot run $NODE_IMAGE: $version (a containers.conf with runtime = \"runc\" and a lower nofile limit may be needed: see deploy/README.md)"
 fi
 log "$NODE_IMAGE runs node $version"
+
+if [ "$stand_ins" -eq 1 ]; then
+  # The CA bundle for npm inside the maildev build (a TLS-intercepting proxy), as a build secret.
+  ca="${BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}}"
+  secret=()
+  [ -s "$ca" ] && secret=(--secret "id=ca,src=$ca")
+  dir="$(cd "$(dirname "$0")" && pwd)/stand-ins"
+  for entry in postgres:15-bookworm redis:7.0-bookworm nats:2.9-bookworm nginx:1.22-bookworm maildev:2; do
+    name="${entry%%:*}"
+    image="localhost/stand-in/$entry"
+    needed "$image" || continue
+    start=$SECONDS
+    if ! out=$(podman build --quiet --format docker "${secret[@]}" \
+      --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "NODE_IMAGE=$NODE_IMAGE" \
+      -f "$dir/$name.Containerfile" -t "$image" "$dir" 2>&1); then
+      printf '%s\n' "$out" | tail -20 >&2
+      die "$image: the build failed (output above)"
+    fi
+    log "$image: built in $((SECONDS - start)) s"
+  done
+fi
 
 echo "$NODE_IMAGE"

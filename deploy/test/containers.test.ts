@@ -10,7 +10,7 @@
 // build and start-up times are printed as `# image ...` comments.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -90,6 +90,13 @@ function bash(script: string, args: string[], timeoutMs: number): Promise<Run> {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function devDependenciesOf(dir: string): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    devDependencies?: Record<string, string>;
+  };
+  return pkg.devDependencies ?? {};
+}
 
 // --- the manifests -------------------------------------------------------------------------------
 
@@ -273,7 +280,11 @@ void t.test('the base images are there or built', async (t) => {
     return;
   }
   const started = Date.now();
-  const base = await bash(join(REPO_ROOT, 'deploy', 'docker', 'base-images.sh'), [], 15 * 60_000);
+  const base = await bash(
+    join(REPO_ROOT, 'deploy', 'docker', 'base-images.sh'),
+    ['--stand-ins'],
+    20 * 60_000,
+  );
   t.equal(
     base.code,
     0,
@@ -349,10 +360,12 @@ void t.test('each image: uid 1000, compiled code only, no dev tooling, no secret
         'ls -a /run/secrets /root/.npmrc /usr/local/etc/npmrc /app/.npmrc /app/.env 2>/dev/null',
         'echo ---',
         'test -f /app/dist/server.js && echo server',
+        'echo ---',
+        'ls /app/node_modules/.pnpm',
       ].join('; '),
     ]);
     t.equal(inside.code, 0, `${service}: the checks ran\n${inside.stderr}`);
-    const [uid, sources, tooling, secretFiles, server] = inside.stdout.split('---\n');
+    const [uid, sources, tooling, secretFiles, server, store] = inside.stdout.split('---\n');
     t.equal(uid?.trim(), '1000', `${service}: runs as uid 1000 by default`);
     t.equal(sources?.trim(), '', `${service}: no TypeScript sources`);
     t.equal(tooling?.trim(), '', `${service}: no tsx, esbuild, TypeScript, Prisma CLI or tap`);
@@ -362,6 +375,24 @@ void t.test('each image: uid 1000, compiled code only, no dev tooling, no secret
       `${service}: no build secret, npmrc or .env left in the image`,
     );
     t.equal(server?.trim(), 'server', `${service}: dist/server.js is there`);
+    // The packages in the image (`@scope+name@version...` in pnpm's store) against every
+    // development dependency of the service and of the workspace. Type packages are left out:
+    // production dependencies bring some (@opentelemetry/instrumentation-pg depends on @types/pg).
+    const installed = new Set(
+      (store ?? '')
+        .split('\n')
+        .filter(Boolean)
+        .map((id) => id.replace(/^(@[^+]+)\+/, '$1/').replace(/^(@?[^@]+)@.*$/, '$1')),
+    );
+    const devOnly = [REPO_ROOT, join(REPO_ROOT, 'services', service)]
+      .flatMap((dir) => Object.keys(devDependenciesOf(dir)))
+      .filter((name) => !name.startsWith('@types/'));
+    t.ok(installed.has('fastify'), `${service}: the production dependencies are there`);
+    t.same(
+      devOnly.filter((name) => installed.has(name)),
+      [],
+      `${service}: none of its or the workspace's ${devOnly.length} development dependencies`,
+    );
 
     const config = await podman(['image', 'inspect', '--format', '{{json .Config}}', image]);
     const { Env = [], User } = JSON.parse(config.stdout) as { Env?: string[]; User?: string };
@@ -637,6 +668,174 @@ void t.test(
       `after the stop, answers are 200 or 503 only (${statuses.length} answered, ${after.length - statuses.length} refused once the listener closed)`,
     );
     t.comment(`image profile-service: podman stop under load took ${seconds(stoppedMs)}`);
+  },
+);
+
+// --- the compose file itself, under podman-compose ------------------------------------------------
+
+/** Runs podman-compose on docker-compose.yml with the stand-ins' override, as `project`. */
+function compose(
+  project: string,
+  env: Record<string, string>,
+  args: string[],
+  timeoutMs = 300_000,
+) {
+  return new Promise<Run>((resolve, reject) => {
+    const child = spawn(
+      'podman-compose',
+      [
+        '-p',
+        project,
+        '-f',
+        'docker-compose.yml',
+        '-f',
+        'deploy/docker/compose.stand-ins.yml',
+        ...args,
+      ],
+      { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout = (stdout + c.toString()).slice(-20_000)));
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20_000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr: stderr.replace(SYSTEMD_NOISE, '') });
+    });
+  });
+}
+
+/** `podman healthcheck run`, polled until healthy (podman runs no periodic checks here). */
+async function healthy(container: string, timeoutMs: number): Promise<boolean> {
+  return waitUntil(
+    `${container} healthy`,
+    async () => (await podman(['healthcheck', 'run', container])).code === 0,
+    timeoutMs,
+  ).catch(() => false);
+}
+
+void t.test(
+  'docker-compose.yml under podman-compose with the stand-ins: up, the one-shots, pnpm demo, down -v',
+  async (t) => {
+    const project = `jfc${RUN_ID}`;
+    // The datastores' host ports are variables of the compose file: free ones, beside the shared
+    // Postgres, Redis and NATS. The services' (3001-3004) and the gateway's (8080) are fixed.
+    const ports = {
+      POSTGRES_HOST_PORT: await freePort(),
+      REDIS_HOST_PORT: await freePort(),
+      NATS_HOST_PORT: await freePort(),
+      NATS_MONITOR_HOST_PORT: await freePort(),
+      MAILPIT_SMTP_HOST_PORT: await freePort(),
+      MAILPIT_UI_HOST_PORT: await freePort(),
+    };
+    const env = Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)]));
+    const container = (service: string) => `${project}_${service}_1`;
+    let down = false;
+    root.teardown(async () => {
+      if (!down) await compose(project, env, ['down', '-v']);
+      await podman(['network', 'rm', '--force', `${project}_default`]);
+    });
+
+    // podman-compose 1.0.3 ignores `depends_on: condition:` and starts everything at once, so the
+    // test brings the file up in the order the conditions say, waiting on each health check.
+    const stages: Array<{ services: string[]; until: 'healthy' | 'exit 0' }> = [
+      { services: ['postgres', 'redis', 'nats', 'mailpit'], until: 'healthy' },
+      { services: ['keys', 'migrate', 'provision'], until: 'exit 0' },
+      {
+        services: ['signup-service', 'profile-service', 'notification-service', 'ops-console'],
+        until: 'healthy',
+      },
+      { services: ['gateway'], until: 'healthy' },
+    ];
+    const started = Date.now();
+    for (const stage of stages) {
+      const up = await compose(project, env, ['up', '-d', ...stage.services]);
+      t.equal(
+        up.code,
+        0,
+        `podman-compose up -d ${stage.services.join(' ')}${up.code === 0 ? '' : `\n${up.stderr}`}`,
+      );
+      for (const service of stage.services) {
+        if (stage.until === 'healthy') {
+          const ok = await healthy(container(service), 120_000);
+          const logs = ok ? '' : `\n${await logsOf(container(service))}`;
+          t.ok(ok, `${service}: its compose health check passes${logs}`);
+        } else {
+          const wait = await podman(['wait', container(service)], 180_000);
+          const code = wait.stdout.trim();
+          const logs = code === '0' ? '' : `\n${await logsOf(container(service))}`;
+          t.equal(code, '0', `${service}: the one-shot exits 0${logs}`);
+        }
+      }
+      if (t.counts.fail > 0) return;
+    }
+    t.comment(`compose: up and healthy in ${seconds(Date.now() - started)}`);
+
+    // `pnpm demo` through the gateway, as the README tells a user to run it. MailDev has no
+    // Mailpit API, so MAILPIT_URL stays unset and the demo finds the email in the ledger.
+    const demo = await new Promise<Run>((resolve, reject) => {
+      const child = spawn('pnpm', ['demo'], {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          DEMO_GATEWAY_URL: 'http://127.0.0.1:8080',
+          NOTIFY_URL: 'http://127.0.0.1:3003',
+          DATABASE_URL: `postgresql://app:dev-only-postgres-password@127.0.0.1:${ports.POSTGRES_HOST_PORT}/app`,
+          REDIS_URL: `redis://127.0.0.1:${ports.REDIS_HOST_PORT}`,
+          NATS_URL: `nats://127.0.0.1:${ports.NATS_HOST_PORT}`,
+          NATS_NAMESPACE: '',
+          ADMIN_TOKEN: 'dev-only-admin-token-change-me',
+          NO_COLOR: '1',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr: '' });
+      });
+    });
+    t.equal(
+      demo.code,
+      0,
+      `pnpm demo passes against the compose system${demo.code === 0 ? '' : `\n${demo.stdout.slice(-8000)}`}`,
+    );
+    t.match(demo.stdout, /step 7 passed/, 'all seven steps ran');
+
+    const removed = await compose(project, env, ['down', '-v']);
+    down = true;
+    t.equal(
+      removed.code,
+      0,
+      `podman-compose down -v${removed.code === 0 ? '' : `\n${removed.stderr}`}`,
+    );
+    const left = await podman([
+      'ps',
+      '-a',
+      '--filter',
+      `label=io.podman.compose.project=${project}`,
+      '--format',
+      '{{.Names}}',
+    ]);
+    t.equal(left.stdout.trim(), '', 'down -v leaves no container');
+    const volumes = await podman(['volume', 'ls', '--format', '{{.Name}}']);
+    t.same(
+      volumes.stdout.split('\n').filter((v) => v.startsWith(`${project}_`)),
+      [],
+      'down -v leaves no volume of the project',
+    );
+    const network = await podman(['network', 'exists', `${project}_default`]);
+    // podman-compose 1.0.3 does not remove the project's network on `down` (later versions do):
+    // reported here, removed in teardown.
+    t.comment(
+      `compose: the project network ${network.code === 0 ? 'was left behind by podman-compose 1.0.3 (removed by the test)' : 'was removed'}`,
+    );
   },
 );
 
