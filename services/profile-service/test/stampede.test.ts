@@ -3,13 +3,26 @@
 // route and through the batch route alike.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { build, metricTotal, testEnv } from './helper.js';
+import type { App } from '@app/platform';
+import { build, metricTotal, testEnv, waitFor } from './helper.js';
 
 void t.test(
   '200 concurrent cold reads across 3 app instances: exactly 1 database read',
   async (t) => {
     const env = await testEnv(t);
-    const apps = (await Promise.all([1, 2, 3].map(() => build(t, { env })))).map((b) => b.app);
+    // The one database read is held until another replica waits on the fill lease: a fill that
+    // landed before the other replicas asked left them nothing to wait on (0 waits in a CI run),
+    // which is a race of the test, not of the cache. Bounded: without a wait the assertion fails.
+    let apps: App[] = [];
+    const afterDbRead = () =>
+      waitFor(
+        'a replica waiting on the lease',
+        async () => (await metricTotal(apps, 'profile_cache_lease_waits_total')) >= 1,
+        10_000,
+      ).catch(() => undefined);
+    apps = (await Promise.all([1, 2, 3].map(() => build(t, { env, deps: { afterDbRead } })))).map(
+      (b) => b.app,
+    );
     const id = await env.createUser('Hot Key');
 
     const responses = await Promise.all(
