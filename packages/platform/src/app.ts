@@ -158,9 +158,20 @@ export function createApp(options: CreateAppOptions): App {
   // writes through the raw response, which also puts node's header writing on its slow path.
   // Once closing has begun, a request that still arrives (a kept-alive connection) is turned away
   // as a problem a client can retry elsewhere; Fastify's own closing answer is a bare 503.
+  // A request already in flight when closing begins is answered in full, with `Connection: close`:
+  // node's server.close() ends only the connections idle at that moment, so without it the
+  // connection of an in-flight request went back to keep-alive and held close() open until its
+  // client or the keep-alive timeout (72 s) ended it, past any grace period (a balancer's idle
+  // upstream pool never does). The shorter keep-alive timeout covers a response whose headers had
+  // already gone out: its connection is ended about a second after it finishes.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    app.server.keepAliveTimeout = 1;
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   // Callback hooks, not async ones: no promise per request for work that never waits.
   app.addHook('onRequest', (request, reply, done) => {

@@ -1,0 +1,12 @@
+import Fastify from 'fastify';
+import http from 'node:http';
+const app = Fastify({ return503OnClosing: false });
+app.addHook('preClose', async () => { if (process.env.KA) app.server.keepAliveTimeout = Number(process.env.KA); });
+app.get('/slow', async () => { await new Promise(r => setTimeout(r, 500)); return { ok: 1 }; });
+await app.listen({ port: 0, host: '127.0.0.1' });
+const port = app.server.address().port;
+const agent = new http.Agent({ keepAlive: true });
+const t0 = Date.now();
+http.get({ port, path: '/slow', agent }, (res) => { console.log('http.get', res.statusCode, res.headers.connection, res.headers['keep-alive'], Date.now() - t0); res.resume(); });
+fetch(`http://127.0.0.1:${port}/slow`).then(r2 => console.log('fetch', r2.status, r2.headers.get('keep-alive')));
+setTimeout(async () => { const t = Date.now(); await app.close(); console.log('closed after', Date.now() - t, 'ms'); agent.destroy(); }, 100);
