@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -56,38 +57,42 @@ interface Run {
 /** podman's lines about the systemd timers of health checks, which this machine has no systemd for. */
 const SYSTEMD_NOISE = /^.*unable to get systemd connection.*\n?/gm;
 
-function podman(args: string[], timeoutMs = 120_000, input?: string): Promise<Run> {
+interface ExecOptions {
+  timeoutMs?: number;
+  /** Added to this process's environment (podman reads `--env NAME` values from it). */
+  env?: Record<string, string>;
+  /** Stderr appended to stdout, in the order written (a command whose story is one log). */
+  mergeStderr?: boolean;
+}
+
+/** Runs a command from the repository's root to its exit (killed past the timeout). */
+function exec(command: string, args: string[], options: ExecOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn('podman', args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout = (stdout + c.toString()).slice(-200_000)));
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20_000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const toStdout = (c: Buffer) => (stdout = (stdout + c.toString()).slice(-200_000));
+    child.stdout.on('data', toStdout);
+    child.stderr.on(
+      'data',
+      options.mergeStderr
+        ? toStdout
+        : (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20_000)),
+    );
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr: stderr.replace(SYSTEMD_NOISE, '') });
     });
-    child.stdin.end(input);
   });
 }
 
-function bash(script: string, args: string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script, ...args], { cwd: REPO_ROOT, stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20_000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const podman = (args: string[], options?: ExecOptions) => exec('podman', args, options);
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -235,22 +240,9 @@ function runArgs(
   return args;
 }
 
+/** podman reads `--env NAME` from its own environment: no secret on a command line. */
 function envArgs(env: Record<string, string>): string[] {
   return Object.keys(env).flatMap((name) => ['--env', name]);
-}
-
-/** podman reads `--env NAME` from its own environment: no secret on a command line. */
-function withEnv(env: Record<string, string>, run: () => Promise<Run>): Promise<Run> {
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    return run();
-  } finally {
-    for (const name of Object.keys(env)) {
-      if (saved[name] === undefined) delete process.env[name];
-      else process.env[name] = saved[name];
-    }
-  }
 }
 
 // --- the base image and the builds ---------------------------------------------------------------
@@ -280,10 +272,10 @@ void t.test('the base images are there or built', async (t) => {
     return;
   }
   const started = Date.now();
-  const base = await bash(
-    join(REPO_ROOT, 'deploy', 'docker', 'base-images.sh'),
-    ['--stand-ins'],
-    20 * 60_000,
+  const base = await exec(
+    'bash',
+    [join(REPO_ROOT, 'deploy', 'docker', 'base-images.sh'), '--stand-ins'],
+    { timeoutMs: 20 * 60_000 },
   );
   t.equal(
     base.code,
@@ -321,7 +313,7 @@ void t.test("every service's image builds from deploy/docker/Dockerfile", async 
         image,
         '.',
       ],
-      20 * 60_000,
+      { timeoutMs: 20 * 60_000 },
     );
     t.equal(
       build.code,
@@ -414,19 +406,17 @@ void t.test('each image: uid 1000, compiled code only, no dev tooling, no secret
 async function runJob(name: string): Promise<Run> {
   const { spec, container } = workload('Job', name);
   const env = environmentOf(container);
-  return withEnv(env, () =>
-    podman(
-      [
-        'run',
-        '--rm',
-        ...runArgs(spec, container),
-        ...envArgs(env),
-        localImage(container.image ?? ''),
-        ...(container.command ?? []),
-        ...(container.args ?? []),
-      ],
-      180_000,
-    ),
+  return podman(
+    [
+      'run',
+      '--rm',
+      ...runArgs(spec, container),
+      ...envArgs(env),
+      localImage(container.image ?? ''),
+      ...(container.command ?? []),
+      ...(container.args ?? []),
+    ],
+    { timeoutMs: 180_000, env },
   );
 }
 
@@ -484,8 +474,8 @@ void t.test('every Deployment runs from its image and gets ready', async (t) => 
     t.equal(env.PORT, String(port), `${service}: PORT is the manifest's containerPort (${port})`);
     const name = `jf-${RUN_ID}-${service}`;
     const startedAt = Date.now();
-    const run = await withEnv(env, () =>
-      podman([
+    const run = await podman(
+      [
         'run',
         '--detach',
         '--name',
@@ -495,7 +485,8 @@ void t.test('every Deployment runs from its image and gets ready', async (t) => 
         localImage(container.image ?? ''),
         ...(container.command ?? []),
         ...(container.args ?? []),
-      ]),
+      ],
+      { env },
     );
     // The containers outlive this subtest: the ones after it use them.
     root.teardown(() => podman(['rm', '--force', '--time', '0', name]));
@@ -633,10 +624,34 @@ void t.test(
         outcomes.push({ startedAt, endedAt: Date.now(), result });
       }
     };
-    const workers = Array.from({ length: 8 }, worker);
+    // Keep-alive clients that send nothing more once the stop has begun yet keep their connections
+    // open, as a balancer's idle upstream pool does: the connection of one of their requests still
+    // in flight at the stop must not hold the shutdown open (it did, for the 72 s keep-alive
+    // timeout, past the grace period: exit 1).
+    const idlePool = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    t.teardown(() => idlePool.destroy());
+    const get = (path: string) =>
+      new Promise<string>((resolve) => {
+        http
+          .get(`${profile.url}${path}`, { agent: idlePool, timeout: 5000 }, (res) => {
+            res.resume();
+            res.once('end', () => resolve(String(res.statusCode)));
+          })
+          .once('error', (err) => resolve(`error: ${err.message}`));
+      });
+    const holder = async () => {
+      while (Date.now() < stopAt) {
+        const startedAt = Date.now();
+        const result = await get(readPath);
+        outcomes.push({ startedAt, endedAt: Date.now(), result });
+      }
+    };
+    const workers = [...Array.from({ length: 8 }, worker), ...Array.from({ length: 4 }, holder)];
     await new Promise((r) => setTimeout(r, 1000));
     stopAt = Date.now();
-    const stop = await podman(['stop', '--time', String(grace), profile.name], (grace + 30) * 1000);
+    const stop = await podman(['stop', '--time', String(grace), profile.name], {
+      timeoutMs: (grace + 30) * 1000,
+    });
     const stoppedMs = Date.now() - stopAt;
     exited = true;
     await Promise.all(workers);
@@ -680,31 +695,19 @@ function compose(
   args: string[],
   timeoutMs = 300_000,
 ) {
-  return new Promise<Run>((resolve, reject) => {
-    const child = spawn(
-      'podman-compose',
-      [
-        '-p',
-        project,
-        '-f',
-        'docker-compose.yml',
-        '-f',
-        'deploy/docker/compose.stand-ins.yml',
-        ...args,
-      ],
-      { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout = (stdout + c.toString()).slice(-20_000)));
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20_000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr: stderr.replace(SYSTEMD_NOISE, '') });
-    });
-  });
+  return exec(
+    'podman-compose',
+    [
+      '-p',
+      project,
+      '-f',
+      'docker-compose.yml',
+      '-f',
+      'deploy/docker/compose.stand-ins.yml',
+      ...args,
+    ],
+    { env, timeoutMs },
+  );
 }
 
 /** `podman healthcheck run`, polled until healthy (podman runs no periodic checks here). */
@@ -763,7 +766,7 @@ void t.test(
           const logs = ok ? '' : `\n${await logsOf(container(service))}`;
           t.ok(ok, `${service}: its compose health check passes${logs}`);
         } else {
-          const wait = await podman(['wait', container(service)], 180_000);
+          const wait = await podman(['wait', container(service)], { timeoutMs: 180_000 });
           const code = wait.stdout.trim();
           const logs = code === '0' ? '' : `\n${await logsOf(container(service))}`;
           t.equal(code, '0', `${service}: the one-shot exits 0${logs}`);
@@ -775,31 +778,19 @@ void t.test(
 
     // `pnpm demo` through the gateway, as the README tells a user to run it. MailDev has no
     // Mailpit API, so MAILPIT_URL stays unset and the demo finds the email in the ledger.
-    const demo = await new Promise<Run>((resolve, reject) => {
-      const child = spawn('pnpm', ['demo'], {
-        cwd: REPO_ROOT,
-        env: {
-          ...process.env,
-          DEMO_GATEWAY_URL: 'http://127.0.0.1:8080',
-          NOTIFY_URL: 'http://127.0.0.1:3003',
-          DATABASE_URL: `postgresql://app:dev-only-postgres-password@127.0.0.1:${ports.POSTGRES_HOST_PORT}/app`,
-          REDIS_URL: `redis://127.0.0.1:${ports.REDIS_HOST_PORT}`,
-          NATS_URL: `nats://127.0.0.1:${ports.NATS_HOST_PORT}`,
-          NATS_NAMESPACE: '',
-          ADMIN_TOKEN: 'dev-only-admin-token-change-me',
-          NO_COLOR: '1',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr: '' });
-      });
+    const demo = await exec('pnpm', ['demo'], {
+      env: {
+        DEMO_GATEWAY_URL: 'http://127.0.0.1:8080',
+        NOTIFY_URL: 'http://127.0.0.1:3003',
+        DATABASE_URL: `postgresql://app:dev-only-postgres-password@127.0.0.1:${ports.POSTGRES_HOST_PORT}/app`,
+        REDIS_URL: `redis://127.0.0.1:${ports.REDIS_HOST_PORT}`,
+        NATS_URL: `nats://127.0.0.1:${ports.NATS_HOST_PORT}`,
+        NATS_NAMESPACE: '',
+        ADMIN_TOKEN: 'dev-only-admin-token-change-me',
+        NO_COLOR: '1',
+      },
+      mergeStderr: true,
+      timeoutMs: 300_000,
     });
     t.equal(
       demo.code,
