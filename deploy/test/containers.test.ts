@@ -624,26 +624,31 @@ void t.test(
         outcomes.push({ startedAt, endedAt: Date.now(), result });
       }
     };
-    // Keep-alive clients that send nothing more once the stop has begun yet keep their connections
-    // open, as a balancer's idle upstream pool does: the connection of one of their requests still
-    // in flight at the stop must not hold the shutdown open (it did, for the 72 s keep-alive
-    // timeout, past the grace period: exit 1).
-    const idlePool = new http.Agent({ keepAlive: true, maxSockets: 4 });
-    t.teardown(() => idlePool.destroy());
-    const get = (path: string) =>
+    // Keep-alive clients that, once the stop has begun, send each request on a connection of its
+    // own and then leave it open and idle, as a balancer's upstream pool can: the connection of
+    // one still in flight when the service closes its listener must not hold the shutdown open (it
+    // did, for node's 72 s keep-alive timeout, past the grace period: exit 1).
+    const pool = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const parked: http.Agent[] = [pool];
+    t.teardown(() => parked.forEach((agent) => agent.destroy()));
+    const get = (agent: http.Agent) =>
       new Promise<string>((resolve) => {
         http
-          .get(`${profile.url}${path}`, { agent: idlePool, timeout: 5000 }, (res) => {
+          .get(`${profile.url}${readPath}`, { agent, timeout: 5000 }, (res) => {
             res.resume();
             res.once('end', () => resolve(String(res.statusCode)));
           })
           .once('error', (err) => resolve(`error: ${err.message}`));
       });
     const holder = async () => {
-      while (Date.now() < stopAt) {
+      while (!exited) {
         const startedAt = Date.now();
-        const result = await get(readPath);
+        const stopping = startedAt >= stopAt;
+        const agent = stopping ? new http.Agent({ keepAlive: true }) : pool;
+        if (stopping) parked.push(agent);
+        const result = await get(agent);
         outcomes.push({ startedAt, endedAt: Date.now(), result });
+        if (stopping && result.startsWith('error')) await new Promise((r) => setTimeout(r, 20));
       }
     };
     const workers = [...Array.from({ length: 8 }, worker), ...Array.from({ length: 4 }, holder)];
