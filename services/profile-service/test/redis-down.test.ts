@@ -39,7 +39,13 @@ void t.test('Redis stopped during a stream of reads, then back', async (t) => {
     during.push(String(res.headers['x-cache']));
   }
   t.same([...new Set(during)], ['BYPASS'], 'every read while Redis is down is a BYPASS');
-  t.equal(await metricValue(app, 'profile_cache_breaker_state'), 2, 'breaker open');
+  // While Redis stays down the breaker cycles: open for PROFILE_BREAKER_OPEN_MS, then half-open
+  // with one probe in flight (up to the command timeout), then open again. One reading may catch
+  // either phase on a loaded machine; it is never closed, and it does reach open.
+  t.not(await metricValue(app, 'profile_cache_breaker_state'), 0, 'breaker not closed');
+  await waitFor('the breaker to read open (2)', async () => {
+    return (await metricValue(app, 'profile_cache_breaker_state')) === 2;
+  });
   const ready = await app.inject({ method: 'GET', url: '/health/ready' });
   t.equal(ready.statusCode, 200, 'readiness does not depend on Redis');
   const batch = await app.inject({ method: 'GET', url: `/v1/profiles?ids=${ids.join(',')}` });
