@@ -84,11 +84,28 @@ export function isoTimeCached(): string {
 }
 
 /** What the `req` serializer reads: a Fastify request, or node's IncomingMessage. */
-interface LoggedRequest {
+export interface LoggedRequest {
   method?: string;
   url?: string;
   ip?: string;
   socket?: { remoteAddress?: string };
+}
+
+/** A request's fields in a log line. */
+export interface RequestFields {
+  method: string | undefined;
+  url: string | undefined;
+  remoteAddress: string | undefined;
+}
+
+/**
+ * A request in a log line (every request's, at info): what an operator filters on, and the
+ * client's address as the app sees it (`request.ip` follows TRUST_PROXY). Fastify's default also
+ * has the Host header and the client's port, a third of the line for nothing. The `req` serializer,
+ * and the access line's fields (app.ts, access-line.ts).
+ */
+export function requestFields(req: LoggedRequest): RequestFields {
+  return { method: req.method, url: req.url, remoteAddress: req.ip ?? req.socket?.remoteAddress };
 }
 
 export interface LoggerOptionsInput {
@@ -104,14 +121,7 @@ export function loggerOptions({ level = 'info', name }: LoggerOptionsInput): Log
     base: { service: name },
     timestamp: isoTimeCached,
     serializers: {
-      // A request in a log line (every request's, at info): what an operator filters on, and the
-      // client's address as the app sees it (`request.ip` follows TRUST_PROXY). Fastify's default
-      // also has the Host header and the client's port, a third of the line for nothing.
-      req: (req: LoggedRequest) => ({
-        method: req.method,
-        url: req.url,
-        remoteAddress: req.ip ?? req.socket?.remoteAddress,
-      }),
+      req: requestFields,
     },
     formatters: {
       // Level names, not numbers: what people grep for and what log pipelines map directly.
