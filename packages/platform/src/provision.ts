@@ -1,6 +1,10 @@
 // Idempotent JetStream provisioning: creates or updates every stream and consumer declared in
 // @app/contracts, or (check mode) changes nothing and reports how the server differs from the
 // declaration. Only the fields a declaration sets are compared: the server fills in the rest.
+// A JetStream API call that gets no answer in time (a stream or consumer whose leader is being
+// elected, as after a node restart in a cluster) is retried with backoff, one line per retry;
+// what the server refuses is reported, never retried.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumerDeclaration, StreamDeclaration, Topology } from '@app/contracts';
 import {
   JetStreamApiError,
@@ -8,9 +12,13 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { errors as natsErrors } from '@nats-io/transport-node';
+import { backoffDelay } from './backoff.js';
 
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
+/** "JetStream system temporarily unavailable": no meta or stream leader at the moment. */
+const TEMPORARILY_UNAVAILABLE = 10008;
 
 export type ProvisionKind = 'stream' | 'consumer';
 
@@ -36,8 +44,27 @@ export interface ProvisionResult {
 export interface ProvisionOptions {
   /** Report drift and change nothing. */
   check: boolean;
-  /** Receives one human-readable line per stream/consumer. */
+  /** Receives one human-readable line per stream/consumer, and one per retry. */
   log?: (line: string) => void;
+  /**
+   * How often a stream or consumer is tried when JetStream does not answer in time, and the
+   * backoff between tries. Default 6 tries, 500 ms doubling to 5 s (about 12 s of waiting, plus
+   * the client's request timeout per try).
+   */
+  retry?: { attempts: number; baseMs: number; maxMs: number };
+}
+
+const DEFAULT_RETRY = { attempts: 6, baseMs: 500, maxMs: 5000 };
+
+/** No answer in time, or JetStream without a leader right now: worth another try. */
+export function transientJetStreamError(err: unknown): boolean {
+  if (err instanceof natsErrors.TimeoutError) return true;
+  // No responders on $JS.API in the middle of a run: the server we reach lost JetStream for now
+  // (the class is not exported by @nats-io/jetstream: its name is).
+  if (err instanceof Error && err.name === 'JetStreamNotEnabled') return true;
+  return (
+    err instanceof JetStreamApiError && (err.code === TEMPORARILY_UNAVAILABLE || err.status === 503)
+  );
 }
 
 function normalise(value: unknown): unknown {
@@ -112,8 +139,9 @@ export async function provision(
     failed: [],
   };
   const log = options.log ?? (() => undefined);
+  const retry = options.retry ?? DEFAULT_RETRY;
 
-  const apply = async (
+  const applyOnce = async (
     kind: ProvisionKind,
     name: string,
     declared: Record<string, unknown>,
@@ -133,6 +161,8 @@ export async function provision(
         result.created.push(name);
         log(`${kind} ${name}: created`);
       } catch (err) {
+        // The next try reads again: a create that timed out may have been applied.
+        if (transientJetStreamError(err)) throw err;
         result.failed.push({ kind, name, error: message(err) });
         log(`${kind} ${name}: FAILED to create: ${message(err)}`);
       }
@@ -158,6 +188,7 @@ export async function provision(
       result.updated.push(name);
       log(`${kind} ${name}: updated ${diffs.map((d) => d.field).join(', ')}`);
     } catch (err) {
+      if (transientJetStreamError(err)) throw err;
       // e.g. 2.9 refuses to change storage or retention in place: say which, do not crash.
       for (const d of diffs) result.drift.push({ kind, name, ...d });
       result.failed.push({ kind, name, error: message(err) });
@@ -165,6 +196,31 @@ export async function provision(
         `${kind} ${name}: FAILED to update ${diffs.map((d) => d.field).join(', ')}: ${message(err)}` +
           ' (recreate it by hand if the server cannot change this in place)',
       );
+    }
+  };
+
+  /** applyOnce, tried again (reading afresh) while JetStream does not answer in time. */
+  const apply = async (...args: Parameters<typeof applyOnce>) => {
+    const [kind, name] = args;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await applyOnce(...args);
+      } catch (err) {
+        if (!transientJetStreamError(err)) throw err;
+        if (attempt >= retry.attempts) {
+          throw new Error(
+            `${kind} ${name}: ${message(err)} (JetStream did not answer in ${attempt} tries;` +
+              ` is its leader being elected? see \`nats server report jetstream\`)`,
+            { cause: err },
+          );
+        }
+        const wait = backoffDelay(attempt, { baseMs: retry.baseMs, maxMs: retry.maxMs });
+        log(
+          `${kind} ${name}: ${message(err)}, retrying in ${wait} ms` +
+            ` (try ${attempt + 1} of ${retry.attempts})`,
+        );
+        await sleep(wait);
+      }
     }
   };
 

@@ -4,8 +4,9 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { topology } from '@app/contracts';
-import { isolatedNats } from '@app/testing';
-import { StorageType } from '@nats-io/jetstream';
+import { isolatedNats, startTcpProxy, type TestLike } from '@app/testing';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import t from 'tap';
 import { provision } from '../src/index.js';
 import { NATS_URL } from './helpers.js';
@@ -80,6 +81,91 @@ void t.test('a field the server cannot change in place is reported, not a crash'
   });
   t.match(lines.join('\n'), /FAILED to update storage/);
 });
+
+/** A JetStream manager on the shared NATS through a proxy whose latency the test sets. */
+async function slowJetStream(t: TestLike) {
+  const target = new URL(NATS_URL);
+  const proxy = await startTcpProxy({
+    targetHost: target.hostname,
+    targetPort: Number(target.port),
+  });
+  const nc = await connect({ servers: proxy.urlFor(NATS_URL), name: 'provision-slow' });
+  // Each JetStream API request gives up after 400 ms: a latency above it times every one out.
+  const jsm = await jetstreamManager(nc, { timeout: 400 });
+  t.teardown(async () => {
+    proxy.setLatency(0);
+    await nc.close();
+    await proxy.close();
+  });
+  return { proxy, jsm };
+}
+
+void t.test(
+  'JetStream not answering in time: retried, one line per retry, then applied',
+  async (t) => {
+    const { jsm: direct, namespace } = await isolatedNats(t);
+    const { proxy, jsm } = await slowJetStream(t);
+    const topo = topology({ namespace });
+    const lines: string[] = [];
+    let firstRetry: () => void = () => undefined;
+    const retried = new Promise<void>((resolve) => (firstRetry = resolve));
+
+    proxy.setLatency(3000);
+    const running = provision(jsm, topo, {
+      check: false,
+      retry: { attempts: 30, baseMs: 100, maxMs: 500 },
+      log: (l) => {
+        lines.push(l);
+        if (/retrying/.test(l)) firstRetry();
+      },
+    });
+    await retried;
+    // The server answers in time again (after what the proxy still holds, at most 3 s).
+    proxy.setLatency(0);
+    const result = await running;
+
+    const all = [
+      ...topo.streams.map((s) => s.name),
+      ...topo.consumers.map((c) => `${c.stream}/${c.config.durable_name}`),
+    ];
+    t.same(result.failed, [], 'nothing failed');
+    // A create that timed out may have been applied: its next try reads it as unchanged.
+    t.same([...result.created, ...result.unchanged].sort(), [...all].sort(), 'every one applied');
+    t.match(
+      lines[0],
+      new RegExp(
+        `^stream ${topo.names.streams.users}: timeout, retrying in 100 ms \\(try 2 of 30\\)$`,
+      ),
+      'the retry is logged with its wait and count',
+    );
+    const check = await provision(direct, topo, { check: true });
+    t.same(check.drift, [], 'the server holds the declared topology');
+  },
+);
+
+void t.test(
+  'JetStream never answering: gives up after its tries, naming what it was on',
+  async (t) => {
+    const { namespace } = await isolatedNats(t);
+    const { proxy, jsm } = await slowJetStream(t);
+    const topo = topology({ namespace });
+    const lines: string[] = [];
+    proxy.setLatency(60_000);
+    await t.rejects(
+      provision(jsm, topo, {
+        check: true,
+        retry: { attempts: 3, baseMs: 50, maxMs: 50 },
+        log: (l) => lines.push(l),
+      }),
+      {
+        message: new RegExp(
+          `^stream ${topo.names.streams.users}: timeout \\(JetStream did not answer in 3 tries;`,
+        ),
+      },
+    );
+    t.equal(lines.filter((l) => /retrying in 50 ms/.test(l)).length, 2, lines.join('\n'));
+  },
+);
 
 void t.test(
   'the CLI: --check is clean after provisioning, and reports a hand-made change',
